@@ -1,0 +1,38 @@
+# Set-up and everyday commands. Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# A bare `torch` requirement would pull a multi-GB CUDA build: install the CPU build first.
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: venv demo test bench-deps lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH_CPU)"
+	$(PIP) install -q -e ".[test,distributed]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Inpaint a sample painting-like image shipped with scikit-image, using the shipped v128 weights.
+demo: venv
+	mkdir -p demo_out
+	$(VENV)/bin/inpaint demo -o demo_out --force
+
+## Run the test suite (CPU only, no network).
+test: venv
+	$(PY) -m pytest -q
+
+## Extra packages for the peer comparisons in benchmarks/ (OpenCV contrib xphoto, matplotlib).
+bench-deps: venv
+	$(PIP) install -q -e ".[bench]"
+
+lint: venv
+	$(PIP) install -q ruff
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) demo_out build *.egg-info

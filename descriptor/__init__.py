@@ -1,0 +1,18 @@
+"""Learned patch descriptors: IR autoencoders (v32, v128), the Chen baseline, checkpoints,
+training, and descriptor fields over an image. Imports nothing else of the project."""
+
+from .checkpoint import (Checkpoint, CheckpointError, builtin_names, load_checkpoint,
+                         save_checkpoint)
+from .extract import DenseField, cell_bounds, descriptor_dim, pool_windows
+from .field import IRField, PatchEncoderField, dilate_mask
+from .ir import compute_ir
+from .models import RF_RADIUS, ChenAutoencoder, ConvAutoencoder, ModelConfig, build_model
+from .train import TrainConfig, train, training_metadata
+
+__all__ = [
+    "Checkpoint", "CheckpointError", "builtin_names", "load_checkpoint", "save_checkpoint",
+    "DenseField", "cell_bounds", "descriptor_dim", "pool_windows",
+    "IRField", "PatchEncoderField", "dilate_mask", "compute_ir",
+    "RF_RADIUS", "ChenAutoencoder", "ConvAutoencoder", "ModelConfig", "build_model",
+    "TrainConfig", "train", "training_metadata",
+]

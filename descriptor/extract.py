@@ -1,0 +1,129 @@
+"""Descriptors from an IR: batched max-pooling of IR windows at arbitrary patch positions.
+
+The descriptor of the patch whose top-left pixel is (i, j) is the max-pool, over 8x8 cells, of
+``IR[:, i:i+P, j:j+P]``. Patch sizes that are not multiples of 8 are zero-padded up to one, split
+floor/ceil before/after (zeros are neutral because IR >= 0 after ReLU), which is the same as
+pooling over cells of unequal size clipped to the patch. Descriptors are flattened in
+(channel, cell row, cell column) order, the order of ``ConvAutoencoder.encode``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .models import POOL_CELL
+
+
+def cell_bounds(patch_size: int) -> list[tuple[int, int]]:
+    """(start, length) of the pooling cells along one side of a ``patch_size`` patch."""
+    if patch_size < 1:
+        raise ValueError("patch_size must be positive")
+    padded = -(-patch_size // POOL_CELL) * POOL_CELL
+    before = (padded - patch_size) // 2
+    cells = []
+    for k in range(padded // POOL_CELL):
+        start = max(0, k * POOL_CELL - before)
+        stop = min(patch_size, (k + 1) * POOL_CELL - before)
+        cells.append((start, stop - start))
+    return cells
+
+
+def descriptor_dim(channels: int, patch_size: int) -> int:
+    return channels * len(cell_bounds(patch_size)) ** 2
+
+
+def _as_index(values: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values) if not torch.is_tensor(values) else values,
+                           dtype=torch.long, device=device)
+
+
+def gather_windows(
+    maps: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, size: int
+) -> torch.Tensor:
+    """(C, H, W) maps, N top-left corners -> (N, C, size, size) windows (advanced indexing)."""
+    offsets = torch.arange(size, device=maps.device)
+    rows = (tops[:, None] + offsets)[:, :, None]     # (N, size, 1)
+    cols = (lefts[:, None] + offsets)[:, None, :]    # (N, 1, size)
+    return maps[:, rows, cols].permute(1, 0, 2, 3)
+
+
+def pool_windows(
+    ir: torch.Tensor,
+    tops: np.ndarray | torch.Tensor,
+    lefts: np.ndarray | torch.Tensor,
+    patch_size: int,
+    exclude: torch.Tensor | None = None,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Descriptors of the ``patch_size`` patches with top-left corners (tops, lefts).
+
+    ir: (C, H, W), values >= 0. exclude: optional (N, P, P) bool, True where the IR is to be
+    ignored (zeroed before pooling). Returns (N, D) float32 on ``ir.device``.
+    """
+    device = ir.device
+    tops, lefts = _as_index(tops, device), _as_index(lefts, device)
+    _check_positions(ir.shape[1:], tops, lefts, patch_size)
+    padded = -(-patch_size // POOL_CELL) * POOL_CELL
+    before = (padded - patch_size) // 2
+    pad = (before, padded - patch_size - before) * 2
+    out = []
+    for s in range(0, len(tops), chunk):
+        win = gather_windows(ir, tops[s:s + chunk], lefts[s:s + chunk], patch_size).float()
+        if exclude is not None:
+            win = win.masked_fill(exclude[s:s + chunk, None].to(device), 0.0)
+        if any(pad):
+            win = F.pad(win, pad)
+        out.append(F.max_pool2d(win, POOL_CELL).flatten(1))
+    if not out:
+        return torch.empty((0, descriptor_dim(ir.shape[0], patch_size)), device=device)
+    return torch.cat(out)
+
+
+class DenseField:
+    """All stride-1 descriptors of an IR at the cost of a few IR-sized pooled maps.
+
+    For every distinct (cell height, cell width) a stride-1 max-pool of the IR is computed once;
+    the descriptor of any patch is then a handful of shifted reads. For 16x16 patches this is one
+    ``max_pool2d(IR, 8, stride=1)`` and four reads. Pooling runs in channels-last layout, which
+    measured several times faster on CPU than the default layout (benchmarks/ir_throughput.py).
+    """
+
+    def __init__(self, ir: torch.Tensor, patch_size: int):
+        self.patch_size = patch_size
+        self.channels, self.height, self.width = ir.shape
+        self.cells = cell_bounds(patch_size)
+        lengths = sorted({length for _, length in self.cells})
+        source = ir[None].contiguous(memory_format=torch.channels_last)
+        self.maps = {
+            (kh, kw): F.max_pool2d(source, (kh, kw), stride=1)[0]
+            for kh in lengths for kw in lengths
+        }
+
+    @property
+    def dim(self) -> int:
+        return self.channels * len(self.cells) ** 2
+
+    def at(self, tops: np.ndarray | torch.Tensor, lefts: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(N, D) float32 descriptors of the patches with top-left corners (tops, lefts)."""
+        device = next(iter(self.maps.values())).device
+        tops, lefts = _as_index(tops, device), _as_index(lefts, device)
+        _check_positions((self.height, self.width), tops, lefts, self.patch_size)
+        n_cells = len(self.cells)
+        out = torch.empty((len(tops), self.channels, n_cells, n_cells), device=device)
+        for a, (row0, kh) in enumerate(self.cells):
+            for b, (col0, kw) in enumerate(self.cells):
+                out[:, :, a, b] = self.maps[(kh, kw)][:, tops + row0, lefts + col0].T.float()
+        return out.flatten(1)
+
+
+def _check_positions(shape, tops: torch.Tensor, lefts: torch.Tensor, patch_size: int) -> None:
+    if len(tops) != len(lefts):
+        raise ValueError("tops and lefts must have the same length")
+    if len(tops) == 0:
+        return
+    height, width = shape
+    if int(tops.min()) < 0 or int(lefts.min()) < 0 or int(tops.max()) > height - patch_size \
+            or int(lefts.max()) > width - patch_size:
+        raise IndexError("a patch position lies outside the image")
