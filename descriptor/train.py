@@ -219,7 +219,7 @@ def _train_adadelta(model, sampler, train_idx, val_idx, cfg, device, progress, l
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            running += float(loss) * len(idx)
+            running += float(loss.detach()) * len(idx)
             seen += len(idx)
             if s % (50 * cfg.batch_size) == 0:
                 bar.set_postfix(loss=f"{running / seen:.4f}")
@@ -261,7 +261,7 @@ def _train_lbfgs(model, sampler, train_idx, val_idx, cfg, device, progress, log)
 
     blocks = max(1, cfg.lbfgs_iterations // block)
     for b in tqdm(range(1, blocks + 1), desc="L-BFGS", disable=not progress, leave=False):
-        train_loss = float(optimiser.step(closure))
+        train_loss = float(optimiser.step(closure).detach())
         with torch.no_grad():
             val_loss = float(loss_fn(val))
         result.history.append({"epoch": b * block, "train_loss": train_loss, "val_loss": val_loss})

@@ -1,0 +1,230 @@
+"""Candidate labels of every node: context-restricted FAISS search, then exact masked re-ranking.
+
+Candidates are the fully known patches on a grid of stride ``stride``; each belongs to the block
+holding its centre. A node searches, with its (pre-filled) descriptor, one FAISS index per block
+matched to the blocks under its corners; the merged shortlist is re-ranked by the exact distance
+on the node's known support (``field.describe`` under the node's mask).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .context import Context
+from .field import PatchField
+from .lattice import Lattice, missing_counts
+
+
+@dataclass
+class CandidateSet:
+    """All candidate patches of an image: top-left corners and the block of each."""
+
+    tops: np.ndarray     # (M,)
+    lefts: np.ndarray    # (M,)
+    block: np.ndarray    # (M,)
+    stride: int
+
+    def __len__(self) -> int:
+        return len(self.tops)
+
+
+@dataclass
+class NodeLabels:
+    """Per node, S candidate labels sorted by exact distance (rows padded by cyclic repetition)."""
+
+    ids: np.ndarray        # (N, S) index into CandidateSet
+    tops: np.ndarray       # (N, S)
+    lefts: np.ndarray      # (N, S)
+    distance: np.ndarray   # (N, S) exact masked distance (field units)
+    weight: np.ndarray     # (N, S) context weight 1 - exp(-(d_ctx + Tb))
+    count: np.ndarray      # (N,) distinct labels before padding
+
+
+def candidate_set(hole: np.ndarray, context: Context, patch: int, stride: int) -> CandidateSet:
+    """Fully known ``patch`` patches with corners on a ``stride`` grid."""
+    height, width = hole.shape
+    rows = np.arange(0, height - patch + 1, stride)
+    cols = np.arange(0, width - patch + 1, stride)
+    t, l = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
+    keep = missing_counts(hole, t, l, patch) == 0
+    t, l = t[keep], l[keep]
+    block = context.block_map[t + patch // 2, l + patch // 2]
+    order = np.argsort(block, kind="stable")
+    return CandidateSet(tops=t[order], lefts=l[order], block=block[order], stride=stride)
+
+
+def node_blocks(lattice: Lattice, context: Context) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per node: (block ids, context errors) = union of the matches of the blocks under its
+    four corners, each block with its smallest error."""
+    p = lattice.patch - 1
+    corners = np.stack([context.block_map[lattice.tops + dy, lattice.lefts + dx]
+                        for dy in (0, p) for dx in (0, p)], 1)
+    cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+    out = []
+    for row in corners:
+        key = tuple(np.unique(row))
+        if key not in cache:
+            ids = np.concatenate([context.matches[b] for b in key])
+            errs = np.concatenate([context.match_errors[b] for b in key])
+            unique = np.unique(ids)
+            best = np.full(len(unique), np.inf)
+            np.minimum.at(best, np.searchsorted(unique, ids), errs)
+            cache[key] = (unique, best)
+        out.append(cache[key])
+    return out
+
+
+class BlockIndex:
+    """A FAISS index over the descriptors of one block's candidates (exact, or IVF when large).
+
+    Lives only while its block is searched; moved to a GPU when FAISS has GPUs and asked to.
+    """
+
+    def __init__(self, vectors: np.ndarray, *, ivf_threshold: int = 200_000, nprobe: int = 16,
+                 gpu_resources=None, seed: int = 0):
+        import faiss
+
+        n, dim = vectors.shape
+        if n > ivf_threshold:
+            nlist = int(4 * np.sqrt(n))
+            quantiser = faiss.IndexFlatL2(dim)
+            index = faiss.IndexIVFFlat(quantiser, dim, nlist)
+            rng = np.random.default_rng(seed)
+            sample = vectors[rng.choice(n, min(n, 64 * nlist), replace=False)]
+            index.train(sample)
+            index.nprobe = nprobe
+            self.kind = "ivf"
+        else:
+            index = faiss.IndexFlatL2(dim)
+            self.kind = "flat"
+        if gpu_resources is not None:
+            index = faiss.index_cpu_to_gpu(gpu_resources, 0, index)
+        index.add(vectors)
+        self._index = index
+        self._quantiser = quantiser if self.kind == "ivf" else None  # keep alive
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+
+def shortlist(
+    field: PatchField,
+    lattice: Lattice,
+    candidates: CandidateSet,
+    context: Context,
+    k: int,
+    *,
+    match_threshold: float = 0.15,
+    use_gpu: bool = False,
+    ivf_threshold: int = 200_000,
+    progress=None,
+) -> NodeLabels:
+    """FAISS shortlist of ``k`` labels per node, context-restricted, exactly re-ranked."""
+    if len(candidates) == 0:
+        raise ValueError("no fully known patch exists to copy from: the mask leaves too few "
+                         "known pixels for this patch size")
+    n_nodes = lattice.n_nodes
+    cand_desc = _to_numpy(field.describe(candidates.tops, candidates.lefts))
+    queries = _to_numpy(field.describe(lattice.tops, lattice.lefts))
+    per_node = node_blocks(lattice, context)
+    block_starts = np.searchsorted(candidates.block, np.arange(context.n_blocks + 1))
+    gpu = _gpu_resources() if use_gpu else None
+
+    # which nodes search which block, with that block's context error for the node
+    pairs_node, pairs_block, pairs_err = [], [], []
+    for node, (blocks, errs) in enumerate(per_node):
+        pairs_node.append(np.full(len(blocks), node))
+        pairs_block.append(blocks)
+        pairs_err.append(errs)
+    pairs_node = np.concatenate(pairs_node)
+    pairs_block = np.concatenate(pairs_block)
+    pairs_err = np.concatenate(pairs_err)
+
+    found_node, found_id, found_dist, found_err = [], [], [], []
+    blocks_used = np.unique(pairs_block)
+    for b in (progress(blocks_used, desc="candidate search") if progress else blocks_used):
+        start, stop = block_starts[b], block_starts[b + 1]
+        sel = pairs_block == b
+        if stop == start or not sel.any():
+            continue
+        index = BlockIndex(cand_desc[start:stop], ivf_threshold=ivf_threshold, gpu_resources=gpu)
+        nodes = pairs_node[sel]
+        kk = min(k, stop - start)
+        dist, idx = index.search(queries[nodes], kk)
+        ok = idx >= 0
+        found_node.append(np.repeat(nodes, kk)[ok.ravel()])
+        found_id.append((idx + start)[ok])
+        found_dist.append(dist[ok])
+        found_err.append(np.repeat(pairs_err[sel], kk)[ok.ravel()])
+        del index
+
+    if found_node:
+        fn, fi, fd, fe = (np.concatenate(a) for a in (found_node, found_id, found_dist, found_err))
+    else:
+        fn = fi = np.empty(0, np.int64)
+        fd = fe = np.empty(0, np.float64)
+    orphans = np.setdiff1d(np.arange(n_nodes), fn)
+    if len(orphans):  # no candidate in any matched block: search the whole candidate set
+        index = BlockIndex(cand_desc, ivf_threshold=ivf_threshold, gpu_resources=gpu)
+        kk = min(k, len(candidates))
+        dist, idx = index.search(queries[orphans], kk)
+        ok = idx >= 0
+        fn = np.r_[fn, np.repeat(orphans, kk)[ok.ravel()]]
+        fi = np.r_[fi, idx[ok]]
+        fd = np.r_[fd, dist[ok]]
+        fe = np.r_[fe, np.full(int(ok.sum()), 1.0)]
+
+    ids, errs, count = _top_per_node(fn, fi, fd, fe, n_nodes, k)
+    distance = _exact_distances(field, lattice, candidates, ids)
+    order = np.argsort(distance, axis=1, kind="stable")
+    ids = np.take_along_axis(ids, order, 1)
+    errs = np.take_along_axis(errs, order, 1)
+    distance = np.take_along_axis(distance, order, 1)
+    weight = 1.0 - np.exp(-(errs + match_threshold))
+    return NodeLabels(ids=ids, tops=candidates.tops[ids], lefts=candidates.lefts[ids],
+                      distance=distance, weight=weight, count=count)
+
+
+def _top_per_node(node, ids, dist, err, n_nodes, k):
+    """Best ``k`` (by approximate distance) per node, padded cyclically to exactly ``k``."""
+    order = np.lexsort((dist, node))
+    node, ids, err = node[order], ids[order], err[order]
+    starts = np.searchsorted(node, np.arange(n_nodes))
+    counts = np.diff(np.r_[starts, len(node)])
+    count = np.minimum(counts, k)
+    # position j of node i takes sorted entry starts[i] + (j mod count[i])
+    j = np.arange(k)[None, :] % np.maximum(count, 1)[:, None]
+    take = starts[:, None] + j
+    return ids[take], err[take], count
+
+
+def _exact_distances(field, lattice, candidates, ids, chunk_pairs: int = 65536) -> np.ndarray:
+    """Squared distance between each node and each of its labels, on the node's known support."""
+    n, k = ids.shape
+    out = np.empty((n, k), dtype=np.float64)
+    nodes_per_chunk = max(1, chunk_pairs // k)
+    for s in range(0, n, nodes_per_chunk):
+        e = min(n, s + nodes_per_chunk)
+        nt, nl = lattice.tops[s:e], lattice.lefts[s:e]
+        node_desc = field.describe(nt, nl, nt, nl)                           # (n, D)
+        flat = ids[s:e].ravel()
+        cand_desc = field.describe(candidates.tops[flat], candidates.lefts[flat],
+                                   np.repeat(nt, k), np.repeat(nl, k))        # (n*k, D)
+        diff = cand_desc.view(e - s, k, -1) - node_desc[:, None, :]
+        out[s:e] = diff.pow(2).sum(-1).double().cpu().numpy()
+    return out
+
+
+def _gpu_resources():
+    import faiss
+
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
+        return faiss.StandardGpuResources()
+    return None

@@ -1,0 +1,183 @@
+"""Inference on the MRF: priority-ordered greedy label pruning, then neighbourhood-consensus
+message passing (NCMP), after Ruzic & Pizurica (2015), section 4 of research/mrf_algorithm.md.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .energy import overlap_ssd
+
+
+@dataclass
+class PruneResult:
+    keep: np.ndarray    # (N, L) indices into each node's shortlist, best first
+    order: np.ndarray   # (N,) the visiting (commit) order of the nodes
+
+
+def _priority(distance: np.ndarray, count: int, threshold: float) -> float:
+    """|labels| / size of the uncertain set {l : D(l) - min D < T_unc}."""
+    uncertain = int(np.count_nonzero(distance - distance.min() < threshold))
+    return count / max(uncertain, 1)
+
+
+def prune_labels(
+    image: np.ndarray,
+    tops: np.ndarray,
+    lefts: np.ndarray,
+    label_tops: np.ndarray,
+    label_lefts: np.ndarray,
+    unary: np.ndarray,
+    weight: np.ndarray,
+    count: np.ndarray,
+    edges: np.ndarray,
+    n_keep: int,
+    threshold: float,
+    patch: int,
+    progress=None,
+) -> PruneResult:
+    """One greedy, priority-ordered pass that keeps ``n_keep`` labels per node.
+
+    D_i = w_i * V_i is each node's context-weighted pruning distance. The uncommitted node of
+    highest priority is committed (its best ``n_keep`` labels kept); each uncommitted neighbour q
+    then adds, for each of its labels, the smallest overlap SSD against the committed node's kept
+    labels (weighted by q's context weights) to D_q, and its priority is recomputed. The weighted
+    distance is used for priorities throughout (the authors' code mixes weighted and unweighted).
+    """
+    n_nodes, n_labels = unary.shape
+    n_keep = min(n_keep, n_labels)
+    dist = (weight * unary).astype(np.float64)
+    neighbours: list[list[tuple[int, tuple[int, int], bool]]] = [[] for _ in range(n_nodes)]
+    for a, b in edges:
+        off = (int(tops[b] - tops[a]), int(lefts[b] - lefts[a]))
+        neighbours[a].append((int(b), off, True))    # b lies at +off from a
+        neighbours[b].append((int(a), off, False))   # a lies at -off from b
+    priority = np.array([_priority(dist[i], count[i], threshold) for i in range(n_nodes)])
+    version = np.zeros(n_nodes, dtype=np.int64)
+    heap = [(-priority[i], i, 0) for i in range(n_nodes)]
+    heapq.heapify(heap)
+    committed = np.zeros(n_nodes, dtype=bool)
+    keep = np.zeros((n_nodes, n_keep), dtype=np.int64)
+    order = np.empty(n_nodes, dtype=np.int64)
+    bar = progress(total=n_nodes, desc="label pruning") if progress else None
+    done = 0
+    while heap:
+        _, p, ver = heapq.heappop(heap)
+        if committed[p] or ver != version[p]:
+            continue
+        kept = np.argsort(dist[p], kind="stable")[:n_keep]
+        keep[p], committed[p] = kept, True
+        order[done] = p
+        done += 1
+        kt, kl = label_tops[p, kept], label_lefts[p, kept]
+        for q, off, q_after_p in neighbours[p]:
+            if committed[q]:
+                continue
+            if q_after_p:   # q at +off from p: p's labels are the "first" patch
+                ssd = overlap_ssd(image, kt[None], kl[None], label_tops[q][None],
+                                  label_lefts[q][None], off, patch)[0].min(0)
+            else:           # p at +off from q
+                ssd = overlap_ssd(image, label_tops[q][None], label_lefts[q][None], kt[None],
+                                  kl[None], off, patch)[0].min(1)
+            dist[q] += weight[q] * ssd
+            priority[q] = _priority(dist[q], count[q], threshold)
+            version[q] += 1
+            heapq.heappush(heap, (-priority[q], q, int(version[q])))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return PruneResult(keep=keep, order=order)
+
+
+@dataclass
+class NCMPResult:
+    labels: np.ndarray              # (N,) index into each node's L labels
+    beliefs: np.ndarray             # (N, L)
+    iterations: int
+    energies: list[float] = field(default_factory=list)
+
+
+def mrf_energy(unary: torch.Tensor, pairwise: torch.Tensor, edges: torch.Tensor,
+               labels: torch.Tensor) -> float:
+    """E(x) = sum_i V_i(x_i) + sum_(i,j) V_ij(x_i, x_j)."""
+    u = unary.gather(1, labels[:, None]).sum()
+    e = torch.arange(len(edges), device=unary.device)
+    p = pairwise[e, labels[edges[:, 0]], labels[edges[:, 1]]].sum()
+    return float(u + p)
+
+
+def ncmp(
+    unary: np.ndarray,
+    pairwise: np.ndarray,
+    edges: np.ndarray,
+    *,
+    iterations: int = 10,
+    temperature: float = 1.0,
+    pairwise_weight: float = 1.0,
+    message: str = "sum",
+    vertical: np.ndarray | None = None,
+    early_stop: bool = True,
+    device: str | torch.device = "cpu",
+) -> NCMPResult:
+    """Neighbourhood-consensus message passing on an L-label MRF, batched over all nodes.
+
+    unary: (N, L); pairwise: (E, L, L) with [e, x, y] the cost of x at edges[e, 0] and y at
+    edges[e, 1]. Beliefs start one-hot at the best unary label; every iteration each node's
+    message is the expected pairwise cost under its neighbours' current beliefs, summed over
+    ALL neighbours (``message='last'`` reproduces the public codes' bug of keeping only the last
+    neighbour in the order up, down, right, left; it needs ``vertical``, (E,) bool, True for
+    edges whose second node lies below the first), and its new belief is
+    softmax(-(unary + weight * message) / temperature), computed in the log domain.
+    """
+    if message not in ("sum", "last"):
+        raise ValueError("message must be 'sum' or 'last'")
+    if message == "last" and vertical is None:
+        raise ValueError("message='last' needs the edge directions (vertical)")
+    dev = torch.device(device)
+    u = torch.as_tensor(unary, dtype=torch.float64, device=dev)
+    pw = torch.as_tensor(pairwise, dtype=torch.float64, device=dev)
+    ed = torch.as_tensor(edges, dtype=torch.long, device=dev)
+    n, n_labels = u.shape
+    labels = u.argmin(1)
+    beliefs = torch.nn.functional.one_hot(labels, n_labels).double()
+    energies = [mrf_energy(u, pw, ed, labels)] if len(ed) else [float(u.min(1).values.sum())]
+    done = 0
+    for it in range(1, iterations + 1):
+        done = it
+        # expected cost for a's labels given b's beliefs, and for b's labels given a's
+        to_a = torch.einsum("exy,ey->ex", pw, beliefs[ed[:, 1]])
+        to_b = torch.einsum("exy,ex->ey", pw, beliefs[ed[:, 0]])
+        if message == "sum":
+            msg = torch.zeros_like(u)
+            msg.index_add_(0, ed[:, 0], to_a)
+            msg.index_add_(0, ed[:, 1], to_b)
+        else:
+            msg = _last_neighbour_message(u, ed, to_a, to_b,
+                                          torch.as_tensor(vertical, device=dev))
+        logits = -(u + pairwise_weight * msg) / temperature
+        beliefs = torch.softmax(logits, dim=1)
+        new_labels = beliefs.argmax(1)
+        changed = bool((new_labels != labels).any())
+        labels = new_labels
+        energies.append(mrf_energy(u, pw, ed, labels) if len(ed) else energies[-1])
+        if early_stop and not changed:
+            break
+    return NCMPResult(labels=labels.cpu().numpy(), beliefs=beliefs.cpu().numpy(),
+                      iterations=done, energies=energies)
+
+
+def _last_neighbour_message(u, ed, to_a, to_b, vertical) -> torch.Tensor:
+    """The authors' code *assigns* the message per neighbour in the order up, down, right,
+    left, so only the last existing neighbour counts. Edges (a, b) have b below or right of a."""
+    msg = torch.zeros_like(u)
+    horizontal = ~vertical
+    msg[ed[vertical, 1]] = to_b[vertical]        # b's upper neighbour a
+    msg[ed[vertical, 0]] = to_a[vertical]        # a's lower neighbour b
+    msg[ed[horizontal, 0]] = to_a[horizontal]    # a's right neighbour b
+    msg[ed[horizontal, 1]] = to_b[horizontal]    # b's left neighbour a
+    return msg

@@ -1,0 +1,169 @@
+"""The context-aware MRF inpainter, end to end on one in-memory image region."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .candidates import candidate_set, shortlist
+from .compose import compose
+from .context import Context, ContextConfig, build_context
+from .energy import calibrate_scale, edge_pairwise, masked_ssd, uncertainty_threshold
+from .field import PatchField, PixelField
+from .inference import ncmp, prune_labels
+from .lattice import build_lattice
+
+
+@dataclass(frozen=True)
+class MRFConfig:
+    """Parameters of the MRF inpainter (see README for what each one changes)."""
+
+    patch_size: int = 13          # 2g + 1
+    step: int = 6                 # g, lattice step
+    shortlist: int = 32           # labels per node after FAISS search + exact re-ranking
+    labels: int = 10              # L, labels per node after pruning
+    iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
+    candidate_stride: int = 1     # grid step of the source patches
+    unary: str = "field"          # "field": distance of the patch field; "pixel": pixel SSD
+    temperature: float = 1.0      # NCMP softmax temperature (pixel-SSD units)
+    pairwise_weight: float = 1.0  # weight of the overlap SSD against the unary
+    message: str = "sum"          # "sum" over all neighbours, or the public codes' "last"
+    blend_power: float = 2.0      # sharpness of the overlap blending weights
+    use_context: bool = True      # restrict candidates by texture context (blocks)
+    context: ContextConfig = field(default_factory=ContextConfig)
+    faiss_gpu: bool = False
+    ivf_threshold: int = 200_000  # candidates per block above which FAISS uses an IVF index
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 3:
+            raise ValueError("patch size must be at least 3")
+        if not 0 < self.step < self.patch_size:
+            raise ValueError(f"patch step must lie in 1..{self.patch_size - 1}")
+        if self.labels < 1 or self.shortlist < self.labels:
+            raise ValueError("need 1 <= labels <= shortlist")
+        if self.iterations < 0 or self.candidate_stride < 1:
+            raise ValueError("iterations must be >= 0 and candidate stride >= 1")
+        if self.unary not in ("field", "pixel"):
+            raise ValueError("unary must be 'field' or 'pixel'")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be positive")
+
+
+@dataclass
+class MRFResult:
+    image: np.ndarray
+    stats: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
+def single_block_context(shape: tuple[int, int]) -> Context:
+    """No context restriction: the whole image is one block matched with itself."""
+    h, w = shape
+    return Context(blocks=np.array([[0, 0, h, w]]), block_map=np.zeros(shape, np.int32),
+                   histograms=np.ones((1, 1)), known_fraction=np.ones(1),
+                   matches=[np.array([0])], match_errors=[np.array([0.0])])
+
+
+def inpaint_mrf(
+    image: np.ndarray,
+    hole: np.ndarray,
+    field_: PatchField | None,
+    config: MRFConfig | None = None,
+    *,
+    progress=None,
+    log=None,
+) -> MRFResult:
+    """Inpaint ``hole`` of ``image`` with the context-aware MRF.
+
+    image: (H, W, 3) float32 in [0, 1] whose hole is already pre-filled (e.g. ``prefill``);
+    hole: (H, W) bool, True = missing; field_: the patch field used for search and unaries
+    (``None`` = raw pixels). Only hole pixels of the returned image differ from ``image``.
+    """
+    cfg = config or MRFConfig()
+    hole = np.asarray(hole, dtype=bool)
+    timings: dict[str, float] = {}
+    if not hole.any():
+        return MRFResult(image=image.copy(), stats={"nodes": 0}, timings=timings)
+    say = log or (lambda msg: None)
+    patch = cfg.patch_size
+    if field_ is None:
+        field_ = PixelField(image, hole, patch)
+    if field_.patch_size != patch:
+        raise ValueError(f"patch field describes {field_.patch_size}-px patches, the MRF uses {patch}")
+
+    t = time.perf_counter()
+    context = build_context(image, hole, cfg.context) if cfg.use_context \
+        else single_block_context(hole.shape)
+    timings["context"] = time.perf_counter() - t
+    say(f"context: {context.n_blocks} blocks")
+
+    t = time.perf_counter()
+    lattice = build_lattice(hole, patch, cfg.step)
+    candidates = candidate_set(hole, context, patch, cfg.candidate_stride)
+    timings["lattice"] = time.perf_counter() - t
+    say(f"lattice: {lattice.n_nodes} nodes, {len(lattice.edges)} edges; "
+        f"{len(candidates)} candidate patches")
+
+    t = time.perf_counter()
+    labels = shortlist(field_, lattice, candidates, context, cfg.shortlist,
+                       match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
+                       ivf_threshold=cfg.ivf_threshold, progress=progress)
+    timings["search"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pixel_field = isinstance(field_, PixelField)
+    scale = 1.0
+    if pixel_field:
+        unary = labels.distance
+    else:
+        pixel = masked_ssd(image, hole, lattice.tops, lattice.lefts, labels.tops, labels.lefts,
+                           patch)
+        if cfg.unary == "pixel":
+            unary = pixel
+        else:
+            scale = calibrate_scale(labels.distance.ravel(), pixel.ravel())
+            unary = labels.distance * scale
+    timings["unary"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    threshold = uncertainty_threshold(cfg.context.match_threshold, patch)
+    pruned = prune_labels(image, lattice.tops, lattice.lefts, labels.tops, labels.lefts, unary,
+                          labels.weight, labels.count, lattice.edges, cfg.labels, threshold, patch,
+                          progress=progress)
+    kept_tops = np.take_along_axis(labels.tops, pruned.keep, 1)
+    kept_lefts = np.take_along_axis(labels.lefts, pruned.keep, 1)
+    kept_unary = np.take_along_axis(unary, pruned.keep, 1)
+    timings["pruning"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pairwise = edge_pairwise(image, lattice.edges, lattice.offsets, kept_tops, kept_lefts, patch)
+    result = ncmp(kept_unary, pairwise, lattice.edges, iterations=cfg.iterations,
+                  temperature=cfg.temperature, pairwise_weight=cfg.pairwise_weight,
+                  message=cfg.message, vertical=lattice.offsets[:, 0] > 0)
+    timings["inference"] = time.perf_counter() - t
+    say(f"NCMP: {result.iterations} iterations, energy {result.energies[0]:.2f} -> "
+        f"{result.energies[-1]:.2f}")
+
+    t = time.perf_counter()
+    chosen = result.labels[:, None]
+    out = compose(image, hole, lattice.tops, lattice.lefts,
+                  np.take_along_axis(kept_tops, chosen, 1)[:, 0],
+                  np.take_along_axis(kept_lefts, chosen, 1)[:, 0], patch, power=cfg.blend_power)
+    timings["compose"] = time.perf_counter() - t
+
+    stats = {
+        "nodes": int(lattice.n_nodes),
+        "edges": int(len(lattice.edges)),
+        "blocks": int(context.n_blocks),
+        "candidates": int(len(candidates)),
+        "shortlist": int(labels.ids.shape[1]),
+        "labels": int(pruned.keep.shape[1]),
+        "iterations": int(result.iterations),
+        "energies": [round(e, 4) for e in result.energies],
+        "unary_scale": scale,
+        "field_dim": int(field_.dim),
+        "config": asdict(cfg),
+    }
+    return MRFResult(image=out, stats=stats, timings=timings)

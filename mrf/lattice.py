@@ -1,0 +1,84 @@
+"""The MRF lattice: patch positions on a grid over the hole, and their 4-neighbour edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Lattice:
+    """Nodes are patches (top-left corners) that contain at least one missing pixel.
+
+    ``edges`` (E, 2) holds node-index pairs (a, b) with b right of or below a;
+    ``offsets`` (E, 2) holds b's corner minus a's corner, (0, d) or (d, 0) with 0 < d < patch.
+    """
+
+    patch: int
+    step: int
+    tops: np.ndarray       # (N,)
+    lefts: np.ndarray      # (N,)
+    edges: np.ndarray      # (E, 2)
+    offsets: np.ndarray    # (E, 2)
+    missing: np.ndarray    # (N,) missing pixels in each node's patch
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.tops)
+
+    def neighbours(self) -> list[np.ndarray]:
+        """Per node, the indices of its neighbours."""
+        out = [[] for _ in range(self.n_nodes)]
+        for a, b in self.edges:
+            out[a].append(b)
+            out[b].append(a)
+        return [np.array(n, dtype=np.int64) for n in out]
+
+
+def grid_positions(size: int, patch: int, step: int) -> np.ndarray:
+    """0, step, 2 step, ... plus a last position flush with the border when the grid misses it."""
+    if size < patch:
+        raise ValueError(f"image side {size} is smaller than the patch ({patch})")
+    pos = np.arange(0, size - patch + 1, step)
+    if pos[-1] != size - patch:
+        pos = np.r_[pos, size - patch]
+    return pos
+
+
+def missing_counts(hole: np.ndarray, tops: np.ndarray, lefts: np.ndarray, patch: int) -> np.ndarray:
+    """Number of missing pixels in each patch, via an integral image."""
+    integral = np.pad(np.cumsum(np.cumsum(hole, 0, dtype=np.int64), 1), ((1, 0), (1, 0)))
+    b, r = tops + patch, lefts + patch
+    return integral[b, r] - integral[tops, r] - integral[b, lefts] + integral[tops, lefts]
+
+
+def build_lattice(hole: np.ndarray, patch: int, step: int) -> Lattice:
+    """Lattice of ``patch``-sized nodes every ``step`` pixels, kept where the patch touches the hole.
+
+    Nodes also lie flush with the bottom and right borders so holes there are covered.
+    """
+    if not 0 < step < patch:
+        raise ValueError(f"step must lie in (0, patch={patch}), got {step}")
+    rows = grid_positions(hole.shape[0], patch, step)
+    cols = grid_positions(hole.shape[1], patch, step)
+    grid_t, grid_l = np.meshgrid(rows, cols, indexing="ij")
+    counts = missing_counts(hole, grid_t.ravel(), grid_l.ravel(), patch).reshape(grid_t.shape)
+    present = counts > 0
+    index = np.full(grid_t.shape, -1, dtype=np.int64)
+    index[present] = np.arange(int(present.sum()))
+    edges, offsets = [], []
+    for axis in (0, 1):  # vertical then horizontal neighbours in the grid
+        a = index[:-1, :] if axis == 0 else index[:, :-1]
+        b = index[1:, :] if axis == 0 else index[:, 1:]
+        both = (a >= 0) & (b >= 0)
+        edges.append(np.stack([a[both], b[both]], 1))
+        steps = (np.diff(rows)[:, None] * np.ones(len(cols), int)) if axis == 0 else \
+            (np.ones(len(rows), int)[:, None] * np.diff(cols)[None, :])
+        d = steps[both]
+        offsets.append(np.stack([d, np.zeros_like(d)], 1) if axis == 0
+                       else np.stack([np.zeros_like(d), d], 1))
+    return Lattice(patch=patch, step=step, tops=grid_t[present], lefts=grid_l[present],
+                   edges=np.concatenate(edges).astype(np.int64),
+                   offsets=np.concatenate(offsets).astype(np.int64),
+                   missing=counts[present])
