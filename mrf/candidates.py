@@ -107,7 +107,7 @@ class BlockIndex:
         self._quantiser = quantiser if self.kind == "ivf" else None  # keep alive
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), int(k))
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:

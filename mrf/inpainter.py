@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -25,12 +26,14 @@ class MRFConfig:
     shortlist: int = 32           # labels per node after FAISS search + exact re-ranking
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
+    passes: int = 2               # search + inference passes; later ones query with the fill
     candidate_stride: int = 1     # grid step of the source patches
     unary: str = "field"          # "field": distance of the patch field; "pixel": pixel SSD
     temperature: float = 1.0      # NCMP softmax temperature (pixel-SSD units)
     pairwise_weight: float = 1.0  # weight of the overlap SSD against the unary
     message: str = "sum"          # "sum" over all neighbours, or the public codes' "last"
     blend_power: float = 2.0      # sharpness of the overlap blending weights
+    correction: str = "harmonic"  # offset correction of the fill against its surroundings
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     faiss_gpu: bool = False
@@ -43,6 +46,8 @@ class MRFConfig:
             raise ValueError(f"patch step must lie in 1..{self.patch_size - 1}")
         if self.labels < 1 or self.shortlist < self.labels:
             raise ValueError("need 1 <= labels <= shortlist")
+        if self.passes < 1:
+            raise ValueError("passes must be at least 1")
         if self.iterations < 0 or self.candidate_stride < 1:
             raise ValueError("iterations must be >= 0 and candidate stride >= 1")
         if self.unary not in ("field", "pixel"):
@@ -66,10 +71,13 @@ def single_block_context(shape: tuple[int, int]) -> Context:
                    matches=[np.array([0])], match_errors=[np.array([0.0])])
 
 
+FieldFactory = Callable[[np.ndarray], PatchField]
+
+
 def inpaint_mrf(
     image: np.ndarray,
     hole: np.ndarray,
-    field_: PatchField | None,
+    make_field: FieldFactory | None = None,
     config: MRFConfig | None = None,
     *,
     progress=None,
@@ -78,8 +86,10 @@ def inpaint_mrf(
     """Inpaint ``hole`` of ``image`` with the context-aware MRF.
 
     image: (H, W, 3) float32 in [0, 1] whose hole is already pre-filled (e.g. ``prefill``);
-    hole: (H, W) bool, True = missing; field_: the patch field used for search and unaries
-    (``None`` = raw pixels). Only hole pixels of the returned image differ from ``image``.
+    hole: (H, W) bool, True = missing; make_field: builds the patch field used for search and
+    unaries from an image whose hole is filled (``None`` = raw pixels). Each pass searches with
+    the previous pass's fill as the query (``passes``); the first pass uses the pre-fill.
+    Only hole pixels of the returned image differ from ``image``.
     """
     cfg = config or MRFConfig()
     hole = np.asarray(hole, dtype=bool)
@@ -88,70 +98,56 @@ def inpaint_mrf(
         return MRFResult(image=image.copy(), stats={"nodes": 0}, timings=timings)
     say = log or (lambda msg: None)
     patch = cfg.patch_size
-    if field_ is None:
-        field_ = PixelField(image, hole, patch)
-    if field_.patch_size != patch:
-        raise ValueError(f"patch field describes {field_.patch_size}-px patches, the MRF uses {patch}")
+    if make_field is None:
+        def make_field(img):
+            return PixelField(img, hole, patch)
 
-    t = time.perf_counter()
-    context = build_context(image, hole, cfg.context) if cfg.use_context \
+    def timed(stage, func, *args, **kwargs):
+        t = time.perf_counter()
+        value = func(*args, **kwargs)
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
+        return value
+
+    context = timed("context", build_context, image, hole, cfg.context) if cfg.use_context \
         else single_block_context(hole.shape)
-    timings["context"] = time.perf_counter() - t
     say(f"context: {context.n_blocks} blocks")
-
-    t = time.perf_counter()
-    lattice = build_lattice(hole, patch, cfg.step)
-    candidates = candidate_set(hole, context, patch, cfg.candidate_stride)
-    timings["lattice"] = time.perf_counter() - t
+    lattice = timed("lattice", build_lattice, hole, patch, cfg.step)
+    candidates = timed("lattice", candidate_set, hole, context, patch, cfg.candidate_stride)
     say(f"lattice: {lattice.n_nodes} nodes, {len(lattice.edges)} edges; "
         f"{len(candidates)} candidate patches")
-
-    t = time.perf_counter()
-    labels = shortlist(field_, lattice, candidates, context, cfg.shortlist,
+    threshold = uncertainty_threshold(cfg.context.match_threshold, patch)
+    current, history = image, []
+    for n_pass in range(1, cfg.passes + 1):
+        field_ = timed("field", make_field, current)
+        if field_.patch_size != patch:
+            raise ValueError(f"patch field describes {field_.patch_size}-px patches, the MRF "
+                             f"uses {patch}")
+        labels = timed("search", shortlist, field_, lattice, candidates, context, cfg.shortlist,
                        match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
                        ivf_threshold=cfg.ivf_threshold, progress=progress)
-    timings["search"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    pixel_field = isinstance(field_, PixelField)
-    scale = 1.0
-    if pixel_field:
-        unary = labels.distance
-    else:
-        pixel = masked_ssd(image, hole, lattice.tops, lattice.lefts, labels.tops, labels.lefts,
-                           patch)
-        if cfg.unary == "pixel":
-            unary = pixel
-        else:
-            scale = calibrate_scale(labels.distance.ravel(), pixel.ravel())
-            unary = labels.distance * scale
-    timings["unary"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    threshold = uncertainty_threshold(cfg.context.match_threshold, patch)
-    pruned = prune_labels(image, lattice.tops, lattice.lefts, labels.tops, labels.lefts, unary,
-                          labels.weight, labels.count, lattice.edges, cfg.labels, threshold, patch,
-                          progress=progress)
-    kept_tops = np.take_along_axis(labels.tops, pruned.keep, 1)
-    kept_lefts = np.take_along_axis(labels.lefts, pruned.keep, 1)
-    kept_unary = np.take_along_axis(unary, pruned.keep, 1)
-    timings["pruning"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    pairwise = edge_pairwise(image, lattice.edges, lattice.offsets, kept_tops, kept_lefts, patch)
-    result = ncmp(kept_unary, pairwise, lattice.edges, iterations=cfg.iterations,
-                  temperature=cfg.temperature, pairwise_weight=cfg.pairwise_weight,
-                  message=cfg.message, vertical=lattice.offsets[:, 0] > 0)
-    timings["inference"] = time.perf_counter() - t
-    say(f"NCMP: {result.iterations} iterations, energy {result.energies[0]:.2f} -> "
-        f"{result.energies[-1]:.2f}")
-
-    t = time.perf_counter()
-    chosen = result.labels[:, None]
-    out = compose(image, hole, lattice.tops, lattice.lefts,
-                  np.take_along_axis(kept_tops, chosen, 1)[:, 0],
-                  np.take_along_axis(kept_lefts, chosen, 1)[:, 0], patch, power=cfg.blend_power)
-    timings["compose"] = time.perf_counter() - t
+        unary, scale = timed("unary", _unary, cfg, field_, labels, image, hole, lattice)
+        pruned = timed("pruning", prune_labels, image, lattice.tops, lattice.lefts, labels.tops,
+                       labels.lefts, unary, labels.weight, labels.count, lattice.edges,
+                       cfg.labels, threshold, patch, progress=progress)
+        kept_tops = np.take_along_axis(labels.tops, pruned.keep, 1)
+        kept_lefts = np.take_along_axis(labels.lefts, pruned.keep, 1)
+        kept_unary = np.take_along_axis(unary, pruned.keep, 1)
+        pairwise = timed("inference", edge_pairwise, image, lattice.edges, lattice.offsets,
+                         kept_tops, kept_lefts, patch)
+        result = timed("inference", ncmp, kept_unary, pairwise, lattice.edges,
+                       iterations=cfg.iterations, temperature=cfg.temperature,
+                       pairwise_weight=cfg.pairwise_weight, message=cfg.message,
+                       vertical=lattice.offsets[:, 0] > 0)
+        say(f"pass {n_pass}: NCMP {result.iterations} iterations, energy "
+            f"{result.energies[0]:.2f} -> {result.energies[-1]:.2f}")
+        chosen = result.labels[:, None]
+        current = timed("compose", compose, image, hole, lattice.tops, lattice.lefts,
+                        np.take_along_axis(kept_tops, chosen, 1)[:, 0],
+                        np.take_along_axis(kept_lefts, chosen, 1)[:, 0], patch,
+                        power=cfg.blend_power, correction=cfg.correction)
+        history.append({"pass": n_pass, "iterations": int(result.iterations),
+                        "energies": [round(e, 4) for e in result.energies],
+                        "unary_scale": scale})
 
     stats = {
         "nodes": int(lattice.n_nodes),
@@ -160,10 +156,20 @@ def inpaint_mrf(
         "candidates": int(len(candidates)),
         "shortlist": int(labels.ids.shape[1]),
         "labels": int(pruned.keep.shape[1]),
-        "iterations": int(result.iterations),
-        "energies": [round(e, 4) for e in result.energies],
-        "unary_scale": scale,
+        "passes": history,
         "field_dim": int(field_.dim),
         "config": asdict(cfg),
     }
-    return MRFResult(image=out, stats=stats, timings=timings)
+    return MRFResult(image=current, stats=stats, timings=timings)
+
+
+def _unary(cfg, field_, labels, image, hole, lattice) -> tuple[np.ndarray, float]:
+    """Unary costs in pixel-SSD units, and the factor that took field distances there."""
+    if isinstance(field_, PixelField):
+        return labels.distance, 1.0
+    pixel = masked_ssd(image, hole, lattice.tops, lattice.lefts, labels.tops, labels.lefts,
+                       cfg.patch_size)
+    if cfg.unary == "pixel":
+        return pixel, 1.0
+    scale = calibrate_scale(labels.distance.ravel(), pixel.ravel())
+    return labels.distance * scale, scale
