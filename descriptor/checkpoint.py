@@ -164,6 +164,9 @@ def _plain(value):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
+    if value is None:
+        return None
+    for kind in (bool, int, float, str):  # exact builtins: subclasses (numpy scalars,
+        if isinstance(value, kind):       # TorchVersion) would not unpickle with weights_only
+            return kind(value)
     return str(value)
