@@ -212,7 +212,7 @@ def _train_adadelta(model, sampler, train_idx, val_idx, cfg, device, progress, l
         perm = train_idx[rng.permutation(len(train_idx))]
         running, seen = 0.0, 0
         bar = tqdm(range(0, len(perm), cfg.batch_size), desc=f"epoch {epoch}/{cfg.max_epochs}",
-                   disable=not progress, leave=False, unit="batch")
+                   disable=None if progress else True, leave=False, unit="batch")
         for s in bar:
             idx = perm[s:s + cfg.batch_size]
             loss = loss_fn(sampler.crops(idx).to(device))
@@ -260,7 +260,7 @@ def _train_lbfgs(model, sampler, train_idx, val_idx, cfg, device, progress, log)
         return loss
 
     blocks = max(1, cfg.lbfgs_iterations // block)
-    for b in tqdm(range(1, blocks + 1), desc="L-BFGS", disable=not progress, leave=False):
+    for b in tqdm(range(1, blocks + 1), desc="L-BFGS", disable=None if progress else True, leave=False):
         train_loss = float(optimiser.step(closure).detach())
         with torch.no_grad():
             val_loss = float(loss_fn(val))

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Re-trains the built-in descriptors shipped in descriptor/weights/ with the project's own
+# `inpaint train`, on images that ship with scikit-image (offline). skimage:coffee is held out
+# for benchmarks/weights_report.py. Logs go to benchmarks/results/weights/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IMAGES="skimage:astronaut skimage:chelsea skimage:rocket skimage:immunohistochemistry \
+skimage:hubble_deep_field skimage:retina skimage:brick skimage:grass skimage:gravel \
+skimage:moon skimage:camera skimage:coins skimage:clock"
+OUT=${OUT:-descriptor/weights}
+LOGS=benchmarks/results/weights
+mkdir -p "$OUT" "$LOGS"
+for arch in ${ARCHS:-v32 v128 chen}; do
+  patches=200000
+  [ "$arch" = chen ] && patches=100000   # full-batch L-BFGS: keep the matrix small
+  .venv/bin/inpaint train $IMAGES --arch "$arch" --patches "$patches" --epochs 30 \
+      --patience 3 --seed 0 --device cpu -o "$OUT/$arch.pt" --force 2>&1 \
+      | tee "$LOGS/train_$arch.log"
+done
