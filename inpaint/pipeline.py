@@ -11,6 +11,7 @@ import logging
 import platform
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from importlib import metadata
 from typing import Callable
 
@@ -18,11 +19,12 @@ import numpy as np
 import torch
 
 from descriptor import IRField, PatchEncoderField, load_checkpoint
-from masks import check_mask_usable, dilate, mask_stats
+from masks import check_mask_usable, mask_stats
 from mrf import ContextConfig, MRFConfig, PixelField, inpaint_mrf, prefill
 
 from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
+from .io import from_float, to_float
 from .memory import PeakMemory
 
 log = logging.getLogger(__name__)
@@ -106,26 +108,6 @@ def split_bands(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
     return image, None, bands
 
 
-def to_unit(data: np.ndarray) -> np.ndarray:
-    """uint8 / uint16 / float in [0, 1] -> float32 in [0, 1]."""
-    if data.dtype == np.uint8:
-        return data.astype(np.float32) / 255.0
-    if data.dtype == np.uint16:
-        return data.astype(np.float32) / 65535.0
-    if np.issubdtype(data.dtype, np.floating):
-        return np.clip(data, 0.0, 1.0).astype(np.float32)
-    raise InpaintError(f"unsupported data type {data.dtype}: expected uint8, uint16 or float")
-
-
-def from_unit(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float32 in [0, 1] -> ``dtype`` (rounded, clipped)."""
-    if dtype == np.uint8:
-        return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.clip(np.rint(values * 65535.0), 0, 65535).astype(np.uint16)
-    return values.astype(dtype)
-
-
 def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         progress: bool = False) -> RunResult:
     """Inpaint the pixels of ``image`` where ``mask`` is True; no other pixel changes.
@@ -156,7 +138,7 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
                            f"{patch}x{patch} patches")
     with PeakMemory() as peak:
         t0 = time.perf_counter()
-        unit = to_unit(colour)
+        unit = to_float(colour)
         rgb = np.repeat(unit, 3, axis=2) if bands == 1 else unit
         filled = prefill(rgb, mask)
         report["timings"]["prefill"] = time.perf_counter() - t0
@@ -169,7 +151,7 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         report["timings"].update(result.timings)
         out_rgb = result.image[:, :, :1] if bands == 1 else result.image
         out = colour.copy()
-        out[mask] = from_unit(out_rgb[mask], colour.dtype)
+        out[mask] = from_float(out_rgb[mask], colour.dtype)
     if alpha is not None:
         out = np.concatenate([out, alpha[:, :, None]], axis=2)
     out = out.reshape(image.shape)
@@ -201,6 +183,53 @@ def versions() -> dict[str, str]:
     return out
 
 
-def apply_dilation(mask: np.ndarray, radius: int) -> np.ndarray:
-    return dilate(mask, radius) if radius else mask
+def run_file(
+    input_path: str,
+    mask_path: str,
+    output_path: str,
+    config: RunConfig | None = None,
+    *,
+    invert_mask: bool = False,
+    dilate_radius: int = 0,
+    force: bool = False,
+    report_path: str | None = None,
+    preview_path: str | None = None,
+    progress: bool = False,
+) -> dict:
+    """``inpaint run``: read a raster and its loss mask, inpaint, write the result atomically
+    with the input's profile; optionally a JSON report and a preview PNG. Returns the report."""
+    from masks import dilate, read_mask
 
+    from .io import RasterWriter, read_raster, write_preview
+    from .report import write_report
+
+    t_start = time.perf_counter()
+    raster = read_raster(input_path)
+    mask = read_mask(mask_path, shape=(raster.height, raster.width), invert=invert_mask)
+    if dilate_radius:
+        mask = dilate(mask, dilate_radius)
+    writer = RasterWriter(output_path, raster, force=force)  # checks the output before working
+    if report_path and Path(report_path).exists() and not force:
+        raise InpaintError(f"{report_path} exists; pass --force to overwrite")
+    t_read = time.perf_counter() - t_start
+    result = run(raster.data, mask, config, progress=progress)
+    t = time.perf_counter()
+    with writer:
+        writer.write_window(result.image, (0, 0, raster.height, raster.width))
+    report = result.report
+    report["timings"] = {"read": t_read, **report["timings"], "write": time.perf_counter() - t}
+    report.update(input=str(input_path), mask=dict(report["mask"], path=str(mask_path),
+                                                    inverted=invert_mask, dilated_by=dilate_radius),
+                  output=str(output_path),
+                  raster={"height": raster.height, "width": raster.width,
+                          "bands": raster.bands, "dtype": str(raster.dtype)},
+                  total_seconds=round(time.perf_counter() - t_start, 3))
+    if preview_path:
+        colour = to_float(raster.colour)
+        result_colour = to_float(result.image[:, :, :colour.shape[2]])
+        if colour.shape[2] == 1:
+            colour, result_colour = (np.repeat(a, 3, axis=2) for a in (colour, result_colour))
+        write_preview(preview_path, colour, mask, result_colour)
+    if report_path:
+        write_report(report_path, report)
+    return report

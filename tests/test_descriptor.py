@@ -197,3 +197,39 @@ def test_unsafe_pickles_are_refused(tmp_path):
     torch.save({"format": "inpaint-descriptor", "x": Evil()}, path)
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("arch", ["v32", "chen"])
+def test_short_training_lowers_validation_loss_and_same_seed_same_weights(arch):
+    from skimage.data import brick, coffee
+
+    from descriptor import TrainConfig, train
+
+    images = [np.asarray(coffee()[:200, :200], np.float32) / 255.0, brick()[:200, :200] / 255.0]
+    cfg = TrainConfig(arch=arch, patches=800, max_epochs=2, batch_size=32, seed=3,
+                      lbfgs_iterations=40)
+    first = train(images, cfg, progress=False)
+    second = train(images, cfg, progress=False)
+    losses = [h["val_loss"] for h in first.history]
+    assert first.best_val_loss < losses[0]
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+    other = train(images, TrainConfig(arch=arch, patches=800, max_epochs=1, seed=4,
+                                      lbfgs_iterations=20), progress=False)
+    key = "encoder.0.weight" if arch == "v32" else "encoder.weight"
+    assert not torch.equal(other.model.state_dict()[key], first.model.state_dict()[key])
+
+
+def test_training_never_samples_masked_pixels():
+    from descriptor.train import PatchSampler
+
+    image = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
+    mask = np.zeros((90, 90), bool)
+    mask[30:50, 30:50] = True
+    sampler = PatchSampler([image], 22, 500, np.random.default_rng(1), [mask])
+    t, l = sampler.tops, sampler.lefts
+    apart = (t + 22 <= 30) | (t >= 50) | (l + 22 <= 30) | (l >= 50)
+    assert apart.all()
+    assert len(np.unique(t * 100 + l)) > 50
+    with pytest.raises(ValueError, match="no fully known"):
+        PatchSampler([image], 22, 10, np.random.default_rng(1), [np.ones((90, 90), bool)])

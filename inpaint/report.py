@@ -1,0 +1,27 @@
+"""JSON run reports, written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from descriptor.checkpoint import atomic_write_bytes
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def write_report(path: str | Path, report: dict) -> None:
+    text = json.dumps(_jsonable(report), indent=2, sort_keys=False)
+    atomic_write_bytes(Path(path), (text + "\n").encode())

@@ -1,0 +1,193 @@
+"""The command line: main job end to end, and every expected bad input ends with one clear line,
+a non-zero exit, no traceback, no output file and an untouched input."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import skimage.data
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from masks import paint_loss_mask
+
+FAST = ["--descriptor", "none", "--patch-step", "3", "--passes", "1", "-q"]
+
+
+def _write(path, data, **profile):
+    data = data if data.ndim == 3 else data[:, :, None]
+    meta = dict(driver="GTiff" if str(path).endswith(".tif") else "PNG", height=data.shape[0],
+                width=data.shape[1], count=data.shape[2], dtype=data.dtype.name)
+    meta.update(profile)
+    with rasterio.open(path, "w", **meta) as dst:
+        dst.write(np.moveaxis(data, 2, 0))
+    return path
+
+
+@pytest.fixture
+def scene(tmp_path):
+    image = skimage.data.astronaut()[140:236, 170:266]
+    mask = paint_loss_mask(image.shape[:2], coverage=0.04, seed=0)
+    img = _write(tmp_path / "panel.png", image)
+    msk = _write(tmp_path / "loss.png", (mask * 255).astype(np.uint8))
+    return tmp_path, img, msk, image, mask
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _invoke(args):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result
+
+
+def _assert_clean_failure(result, match):
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output and result.exception is None or \
+        isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error:") and match in lines[0], lines[0]
+
+
+def test_run_writes_only_masked_pixels_and_a_report(scene):
+    tmp, img, msk, image, mask = scene
+    out, report, preview = tmp / "out.png", tmp / "r.json", tmp / "p.png"
+    result = _invoke(["run", img, "--mask", msk, "-o", out, "--report", report, "--preview",
+                      preview, *FAST])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as src:
+        got = np.moveaxis(src.read(), 0, 2)
+    assert np.array_equal(got[~mask], image[~mask])
+    assert not np.array_equal(got[mask], image[mask] * 0)
+    data = json.loads(report.read_text())
+    assert data["mrf"]["nodes"] > 0 and "search" in data["timings"]
+    assert preview.stat().st_size > 0
+
+
+def test_run_16_bit_geotiff_keeps_dtype_and_profile(tmp_path):
+    rgb = skimage.data.astronaut()[100:180, 100:180].astype(np.uint16) * 257
+    profile = dict(crs="EPSG:32631", transform=rasterio.Affine(0.1, 0, 500000, 0, -0.1, 5600000),
+                   tiled=True, blockxsize=32, blockysize=32, compress="lzw", photometric="RGB")
+    img = _write(tmp_path / "panel.tif", rgb, **profile)
+    mask = paint_loss_mask(rgb.shape[:2], coverage=0.05, seed=1)
+    msk = _write(tmp_path / "loss.tif", mask.astype(np.uint8), nbits=1)
+    out = tmp_path / "out.tif"
+    result = _invoke(["run", img, "--mask", msk, "-o", out, *FAST])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(img) as a, rasterio.open(out) as b:
+        assert b.dtypes == a.dtypes == ("uint16",) * 3
+        assert b.crs == a.crs and b.transform == a.transform
+        assert b.profile["compress"] == "lzw" and b.profile["blockxsize"] == 32
+        before, after = a.read(), b.read()
+    assert np.array_equal(after[:, ~mask], before[:, ~mask])
+
+
+def test_empty_mask_copies_through_and_says_so(scene):
+    tmp, img, msk, image, mask = scene
+    empty = _write(tmp / "empty.png", np.zeros(image.shape[:2], np.uint8))
+    out = tmp / "out.png"
+    result = _invoke(["run", img, "--mask", empty, "-o", out, *FAST[:-1]])
+    assert result.exit_code == 0
+    assert "mask is empty" in result.output
+    with rasterio.open(out) as src:
+        assert np.array_equal(np.moveaxis(src.read(), 0, 2), image)
+
+
+def test_existing_output_is_not_overwritten_without_force(scene):
+    tmp, img, msk, *_ = scene
+    out = tmp / "out.png"
+    out.write_bytes(b"keep me")
+    _assert_clean_failure(_invoke(["run", img, "--mask", msk, "-o", out, *FAST]), "--force")
+    assert out.read_bytes() == b"keep me"
+    assert _invoke(["run", img, "--mask", msk, "-o", out, "--force", *FAST]).exit_code == 0
+    assert out.read_bytes() != b"keep me"
+
+
+def _bad_cases(tmp, img, msk, image):
+    small = _write(tmp / "small.png", np.zeros((50, 40), np.uint8))
+    full = _write(tmp / "full.png", np.full(image.shape[:2], 255, np.uint8))
+    corrupt = tmp / "corrupt.png"
+    corrupt.write_bytes(img.read_bytes()[:300])
+    garbage_mask = tmp / "garbage.png"
+    garbage_mask.write_bytes(b"\x89PNG not really")
+    int32 = _write(tmp / "int32.tif", image.astype(np.int32))
+    bad_ckpt = tmp / "bad.pt"
+    bad_ckpt.write_bytes(b"not a checkpoint")
+    tampered = tmp / "tampered.pt"
+    payload = torch.load(
+        __import__("descriptor").checkpoint.resolve("v32"), weights_only=True)
+    payload["state_dict"]["encoder.0.bias"] += 1.0
+    torch.save(payload, tampered)
+    return {
+        "size mismatch": (["--mask", small], "is 40x50 pixels but the image is 96x96"),
+        "mask covers everything": (["--mask", full], "too few known pixels"),
+        "missing image": (["--mask", msk], "does not exist", tmp / "nope.png"),
+        "corrupt image": (["--mask", msk], "corrupt", corrupt),
+        "corrupt mask": (["--mask", garbage_mask], "cannot read mask"),
+        "unsupported dtype": (["--mask", msk], "unsupported data type", int32),
+        "corrupt checkpoint": (["--mask", msk, "--descriptor", bad_ckpt], "not a readable"),
+        "tampered checkpoint": (["--mask", msk, "--descriptor", tampered], "integrity"),
+        "unknown descriptor": (["--mask", msk, "--descriptor", "v999"], "not found"),
+        "no cuda": (["--mask", msk, "--device", "cuda"], "CUDA"),
+        "unwritable folder": (["--mask", msk], "does not exist", None, tmp / "no" / "out.png"),
+    }
+
+
+@pytest.mark.parametrize("case", ["size mismatch", "mask covers everything", "missing image",
+                                  "corrupt image", "corrupt mask", "unsupported dtype",
+                                  "corrupt checkpoint", "tampered checkpoint",
+                                  "unknown descriptor", "no cuda", "unwritable folder"])
+def test_bad_input_gives_one_clear_error_and_no_output(scene, case):
+    tmp, img, msk, image, mask = scene
+    spec = _bad_cases(tmp, img, msk, image)[case]
+    options, match = spec[0], spec[1]
+    source = spec[2] if len(spec) > 2 and spec[2] is not None else img
+    out = spec[3] if len(spec) > 3 else tmp / "out.png"
+    before = {p.name: _digest(p) for p in tmp.iterdir() if p.is_file()}
+    args = ["run", source, *options, "-o", out, "--descriptor", "none", "-q"]
+    if "--descriptor" in options:
+        args = ["run", source, *options, "-o", out, "-q"]
+    result = _invoke(args)
+    _assert_clean_failure(result, match)
+    assert not out.exists()
+    after = {p.name: _digest(p) for p in tmp.iterdir() if p.is_file()}
+    assert after == before, "an input was modified or a stray file was left behind"
+
+
+def test_usage_errors_exit_2(scene):
+    tmp, img, msk, *_ = scene
+    result = _invoke(["run", img, "-o", tmp / "x.png"])
+    assert result.exit_code == 2 and "--mask" in result.output
+
+
+def test_info_lists_builtin_descriptors():
+    result = _invoke(["info"])
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines()
+            if line.startswith("  v")}
+    assert rows["v32"][2] == "32" and rows["v128"][2] == "128"
+    assert "FAISS GPUs: 0" in result.output
+
+
+def test_train_then_finetune_small(tmp_path):
+    out = tmp_path / "tiny.pt"
+    result = _invoke(["train", "skimage:brick", "skimage:coins", "--arch", "v32", "--patches",
+                      "400", "--epochs", "2", "--batch-size", "64", "-o", out, "-q",
+                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    tuned = tmp_path / "tuned.pt"
+    mask = _write(tmp_path / "m.png", (paint_loss_mask((512, 512), coverage=0.05) * 255)
+                  .astype(np.uint8))
+    result = _invoke(["finetune", out, "skimage:brick", "--mask", mask, "--patches", "300",
+                      "--epochs", "1", "-o", tuned, "-q", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    meta = __import__("descriptor").load_checkpoint(tuned).training
+    assert meta["finetuned_from"].endswith("tiny.pt") and meta["patches"] == 300
+    again = _invoke(["train", "skimage:brick", "--arch", "v32", "--patches", "400", "-o", out,
+                     "-q"])
+    _assert_clean_failure(again, "--force")
