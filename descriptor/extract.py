@@ -82,24 +82,23 @@ def pool_windows(
 
 
 class DenseField:
-    """All stride-1 descriptors of an IR at the cost of a few IR-sized pooled maps.
+    """Stride-1 descriptors of an IR at arbitrary positions, by shifted reads of pooled maps.
 
-    For every distinct (cell height, cell width) a stride-1 max-pool of the IR is computed once;
-    the descriptor of any patch is then a handful of shifted reads. For 16x16 patches this is one
-    ``max_pool2d(IR, 8, stride=1)`` and four reads. Pooling runs in channels-last layout, which
-    measured several times faster on CPU than the default layout (benchmarks/ir_throughput.py).
+    For every distinct (cell height, cell width) a stride-1 max-pool of the IR is computed; the
+    descriptor of a patch is then a handful of shifted reads (for 16x16 patches: one
+    ``max_pool2d(IR, 8, stride=1)`` and four reads). The maps are computed on demand over the slab
+    of rows and columns the requested positions span, ``band`` rows at a time, so memory stays
+    near one IR band instead of several whole-image maps. Pooling runs in channels-last layout,
+    which measured several times faster on CPU than the default (benchmarks/ir_throughput.py).
     """
 
-    def __init__(self, ir: torch.Tensor, patch_size: int):
+    def __init__(self, ir: torch.Tensor, patch_size: int, band: int = 256):
+        self.ir = ir
         self.patch_size = patch_size
         self.channels, self.height, self.width = ir.shape
         self.cells = cell_bounds(patch_size)
-        lengths = sorted({length for _, length in self.cells})
-        source = ir[None].contiguous(memory_format=torch.channels_last)
-        self.maps = {
-            (kh, kw): F.max_pool2d(source, (kh, kw), stride=1)[0]
-            for kh in lengths for kw in lengths
-        }
+        self.lengths = sorted({length for _, length in self.cells})
+        self.band = band
 
     @property
     def dim(self) -> int:
@@ -107,14 +106,25 @@ class DenseField:
 
     def at(self, tops: np.ndarray | torch.Tensor, lefts: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(N, D) float32 descriptors of the patches with top-left corners (tops, lefts)."""
-        device = next(iter(self.maps.values())).device
+        device = self.ir.device
         tops, lefts = _as_index(tops, device), _as_index(lefts, device)
         _check_positions((self.height, self.width), tops, lefts, self.patch_size)
         n_cells = len(self.cells)
         out = torch.empty((len(tops), self.channels, n_cells, n_cells), device=device)
-        for a, (row0, kh) in enumerate(self.cells):
-            for b, (col0, kw) in enumerate(self.cells):
-                out[:, :, a, b] = self.maps[(kh, kw)][:, tops + row0, lefts + col0].T.float()
+        if len(tops) == 0:
+            return out.flatten(1)
+        band_of = torch.div(tops - tops.min(), self.band, rounding_mode="floor")
+        for b in torch.unique(band_of):
+            sel = torch.nonzero(band_of == b).flatten()
+            t, l = tops[sel], lefts[sel]
+            r0, c0 = int(t.min()), int(l.min())
+            r1, c1 = int(t.max()) + self.patch_size, int(l.max()) + self.patch_size
+            slab = self.ir[None, :, r0:r1, c0:c1].contiguous(memory_format=torch.channels_last)
+            maps = {(kh, kw): F.max_pool2d(slab, (kh, kw), stride=1)[0]
+                    for kh in self.lengths for kw in self.lengths}
+            for a, (row0, kh) in enumerate(self.cells):
+                for c, (col0, kw) in enumerate(self.cells):
+                    out[sel, :, a, c] = maps[(kh, kw)][:, t - r0 + row0, l - c0 + col0].T.float()
         return out.flatten(1)
 
 

@@ -78,11 +78,8 @@ class IRField(_MaskedField):
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the IR, the exclusion mask and (once built) the dense pooled maps."""
-        total = self.ir.element_size() * self.ir.nelement() + self.exclusion.nelement()
-        if self._dense is not None:
-            total += sum(m.element_size() * m.nelement() for m in self._dense.maps.values())
-        return total
+        """Bytes held: the IR and the exclusion mask."""
+        return self.ir.element_size() * self.ir.nelement() + self.exclusion.nelement()
 
 
 class PatchEncoderField(_MaskedField):
@@ -109,7 +106,7 @@ class PatchEncoderField(_MaskedField):
         self.model = model.to(self.device).eval()
         self.image = as_image_tensor(image).to(self.device)
         self.exclusion = torch.as_tensor(np.asarray(hole, dtype=bool), device=self.device)
-        self.dim = 128
+        self.dim = model.config.descriptor_dim
         self.chunk = chunk
 
     @torch.no_grad()

@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from importlib import metadata
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from descriptor import IRField, PatchEncoderField, load_checkpoint
+from descriptor import IRField, PatchEncoderField, cell_bounds, load_checkpoint
 from masks import check_mask_usable, mask_stats
 from mrf import ContextConfig, MRFConfig, PixelField, inpaint_mrf, prefill
 
@@ -26,6 +26,7 @@ from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
 from .io import from_float, to_float
 from .memory import PeakMemory
+from .regions import Box, Region, owned_pixels, plan_regions
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class RunConfig:
     correction: str = "harmonic"
     use_context: bool = True
     ir_dtype: str = "float32"
+    margin: int = 32              # context and source pixels around each loss group
+    window: int = 512             # largest work-region side (from the memory plan)
     seed: int = 0
     min_known_fraction: float = 0.05
 
@@ -71,28 +74,43 @@ class RunResult:
     report: dict = field(default_factory=dict)
 
 
-def field_factory(descriptor: str, hole: np.ndarray, patch: int, device: torch.device,
-                  ir_dtype: str = "float32") -> tuple[Callable | None, dict]:
-    """The patch-field builder for ``descriptor``, and a description of it for the report."""
+FieldMaker = Callable[[np.ndarray, np.ndarray], object]
+
+
+def field_factory(descriptor: str, patch: int, device: torch.device,
+                  ir_dtype: str = "float32") -> tuple[FieldMaker, dict]:
+    """A builder ``make(image, hole) -> patch field`` for ``descriptor`` (loaded once), and a
+    description of it for the report."""
     if descriptor == PIXEL_MODE:
-        return (lambda img: PixelField(img, hole, patch, device=device)), {
-            "name": PIXEL_MODE, "kind": "pixels", "dim": 3 * patch * patch}
+        def make_pixels(img, hole):
+            return PixelField(img, hole, patch, device=device)
+        return make_pixels, {"name": PIXEL_MODE, "kind": "pixels", "dim": 3 * patch * patch}
     ck = load_checkpoint(descriptor, device=device)
     info = {"name": descriptor, "source": ck.source, "arch": ck.arch,
-            "padding_mode": ck.config.padding_mode, "trained_patch": ck.config.patch_size}
+            "padding_mode": ck.config.padding_mode, "trained_patch": ck.config.patch_size,
+            "dim": ck.config.descriptor_dim}
     if ck.config.has_ir:
         dtype = {"float32": torch.float32, "float16": torch.float16}[ir_dtype]
 
-        def make(img):
+        def make_ir(img, hole):
             return IRField(ck.model, img, hole, patch, device=device, dtype=dtype)
-        info.update(kind="ir", ir_channels=ck.config.ir_channels, ir_dtype=ir_dtype)
-        return make, info
+        info.update(kind="ir", ir_channels=ck.config.ir_channels, ir_dtype=ir_dtype,
+                    dim=ck.config.ir_channels * len(cell_bounds(patch)) ** 2)
+        return make_ir, info
+    if ck.config.channels != 3:
+        # A grey descriptor would match patches by luminance only and ignore colour: refused
+        # rather than silently converting the RGB patches (it can still be inverted).
+        raise InpaintError(f"the {descriptor} descriptor is a grey (1-channel) {ck.arch}: "
+                           "inpainting needs an RGB descriptor (train one with --channels 3)")
     if patch != ck.config.patch_size:
         raise InpaintError(f"the {ck.arch} descriptor encodes {ck.config.patch_size}x"
                            f"{ck.config.patch_size} patches: use --patch-size "
                            f"{ck.config.patch_size}")
     info.update(kind="per-patch encoder")
-    return (lambda img: PatchEncoderField(ck.model, img, hole, patch, device=device)), info
+
+    def make_encoder(img, hole):
+        return PatchEncoderField(ck.model, img, hole, patch, device=device)
+    return make_encoder, info
 
 
 def split_bands(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -108,59 +126,138 @@ def split_bands(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
     return image, None, bands
 
 
+@dataclass
+class RegionResult:
+    """What one work region wrote: the owned loss pixels (global coordinates) and their values."""
+
+    region: Region
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray          # (n, colour bands) in the panel's dtype
+    stats: dict
+    timings: dict
+
+
+class RegionInpainter:
+    """The descriptor (loaded once) and MRF settings; inpaints one window at a time."""
+
+    def __init__(self, cfg: RunConfig, device: torch.device, use_gpu: bool):
+        self.cfg = cfg
+        self.make_field, self.field_info = field_factory(cfg.descriptor, cfg.patch, device,
+                                                         cfg.ir_dtype)
+        self.mrf_config = cfg.mrf_config(use_gpu)
+
+    def inpaint(self, colour: np.ndarray, hole: np.ndarray, progress=None) -> tuple[np.ndarray, dict, dict]:
+        """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3)."""
+        t = time.perf_counter()
+        unit = to_float(colour)
+        rgb = np.repeat(unit, 3, axis=2) if unit.shape[2] == 1 else unit
+        filled = prefill(rgb, hole)
+        prefill_seconds = time.perf_counter() - t
+        try:
+            result = inpaint_mrf(filled, hole, lambda img: self.make_field(img, hole),
+                                 self.mrf_config, progress=progress, log=log.debug)
+        except ValueError as exc:
+            raise InpaintError(str(exc)) from None
+        return result.image, result.stats, {"prefill": prefill_seconds, **result.timings}
+
+
+def inpaint_regions(
+    read_colour: Callable[[Box], np.ndarray],
+    mask: np.ndarray,
+    regions: list[Region],
+    labels: np.ndarray,
+    inpainter: RegionInpainter,
+    *,
+    progress: bool = False,
+) -> Iterator[RegionResult]:
+    """Inpaint every region in turn; ``read_colour(window)`` gives the colour bands there."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(regions, desc="regions", unit="region", leave=False,
+               disable=None if progress and len(regions) > 1 else True)
+    inner = _progress_factory(progress and len(regions) == 1)
+    for region in bar:
+        r0, c0, r1, c1 = region.window
+        colour = read_colour(region.window)
+        hole = mask[r0:r1, c0:c1]
+        if min(hole.shape) <= inpainter.cfg.patch:
+            raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
+                               f"small for {inpainter.cfg.patch}x{inpainter.cfg.patch} patches")
+        image, stats, timings = inpainter.inpaint(colour, hole, progress=inner)
+        own = owned_pixels(region, labels)
+        out = image[:, :, :1] if colour.shape[2] == 1 else image
+        rows, cols = np.nonzero(own)
+        yield RegionResult(region=region, rows=rows + r0, cols=cols + c0,
+                           values=from_float(out[own], colour.dtype), stats=stats,
+                           timings=timings)
+
+
+def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
+    """Timings summed over regions; node/label counts summed, last config kept."""
+    timings: dict[str, float] = {}
+    totals = {"regions": len(results), "nodes": 0, "edges": 0, "candidates": 0}
+    for r in results:
+        for k, v in r.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+        for k in ("nodes", "edges", "candidates"):
+            totals[k] += int(r.stats.get(k, 0))
+    if results:
+        last = results[-1].stats
+        totals.update(shortlist=last.get("shortlist"), labels=last.get("labels"),
+                      largest_window=max(r.region.pixels for r in results),
+                      passes=[p["iterations"] for p in last.get("passes", [])])
+    return timings, totals
+
+
+def _prepare(mask: np.ndarray, shape: tuple[int, ...], cfg: RunConfig) -> dict:
+    if mask.shape != tuple(shape[:2]):
+        raise InpaintError(f"mask is {mask.shape[1]}x{mask.shape[0]} pixels but the image is "
+                           f"{shape[1]}x{shape[0]}")
+    stats = mask_stats(mask)
+    return {"mask": {"missing": stats.missing, "fraction": stats.fraction,
+                     "components": stats.components}, "timings": {}, "versions": versions()}
+
+
 def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         progress: bool = False) -> RunResult:
     """Inpaint the pixels of ``image`` where ``mask`` is True; no other pixel changes.
 
     image: (H, W) or (H, W, B) with B in 1..4 (the last band of 2 or 4 is alpha and is kept,
     not inpainted), uint8, uint16 or float in [0, 1]. mask: (H, W) bool, True = missing.
-    Returns the image in the same dtype and shape, with a report (timings, memory, counts).
+    The losses are processed in work regions (``inpaint.regions``). Returns the image in the
+    same dtype and shape, with a report (plan, timings, memory, counts).
     """
     cfg = config or RunConfig()
     mask = np.asarray(mask, dtype=bool)
-    if mask.shape != image.shape[:2]:
-        raise InpaintError(f"mask is {mask.shape[1]}x{mask.shape[0]} pixels but the image is "
-                           f"{image.shape[1]}x{image.shape[0]}")
+    report = _prepare(mask, image.shape, cfg)
     colour, alpha, bands = split_bands(image)
-    stats = mask_stats(mask)
-    report = {"mask": {"missing": stats.missing, "fraction": stats.fraction,
-                       "components": stats.components}, "timings": {}, "versions": versions()}
-    if stats.missing == 0:
+    to_float(colour[:1, :1])  # refuses unsupported dtypes before any work
+    if report["mask"]["missing"] == 0:
         log.warning("the mask is empty: nothing to inpaint, the image is copied through")
         report["nothing_to_do"] = True
         return RunResult(image=image.copy(), report=report)
     check_mask_usable(mask, min_known_fraction=cfg.min_known_fraction)
     device = choose_device(cfg.device)
     use_gpu = device.type == "cuda" and faiss_gpu_count() > 0
-    patch = cfg.patch
-    if min(mask.shape) < patch + 1:
-        raise InpaintError(f"image of {mask.shape[1]}x{mask.shape[0]} pixels is too small for "
-                           f"{patch}x{patch} patches")
+    t0 = time.perf_counter()
     with PeakMemory() as peak:
-        t0 = time.perf_counter()
-        unit = to_float(colour)
-        rgb = np.repeat(unit, 3, axis=2) if bands == 1 else unit
-        filled = prefill(rgb, mask)
-        report["timings"]["prefill"] = time.perf_counter() - t0
-        make_field, field_info = field_factory(cfg.descriptor, mask, patch, device, cfg.ir_dtype)
-        try:
-            result = inpaint_mrf(filled, mask, make_field, cfg.mrf_config(use_gpu),
-                                 progress=_progress_factory(progress), log=log.info)
-        except ValueError as exc:
-            raise InpaintError(str(exc)) from None
-        report["timings"].update(result.timings)
-        out_rgb = result.image[:, :, :1] if bands == 1 else result.image
+        inpainter = RegionInpainter(cfg, device, use_gpu)
+        regions, labels = plan_regions(mask, cfg.margin, cfg.window)
         out = colour.copy()
-        out[mask] = from_float(out_rgb[mask], colour.dtype)
+        results = []
+        for r in inpaint_regions(lambda w: colour[w[0]:w[2], w[1]:w[3]], mask, regions, labels,
+                                 inpainter, progress=progress):
+            out[r.rows, r.cols] = r.values
+            results.append(r)
     if alpha is not None:
         out = np.concatenate([out, alpha[:, :, None]], axis=2)
-    out = out.reshape(image.shape)
-    report.update(
-        descriptor=field_info, device=str(device), faiss_gpu=use_gpu,
-        mrf={k: v for k, v in result.stats.items() if k != "config"},
-        config=asdict(cfg), peak_rss_bytes=peak.peak_rss, peak_device_bytes=peak.peak_device,
-        seconds=round(time.perf_counter() - t0, 3))
-    return RunResult(image=out, report=report)
+    timings, totals = _summarise(results)
+    report["timings"].update(timings)
+    report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
+                  mrf=totals, config=asdict(cfg), peak_rss_bytes=peak.peak_rss,
+                  peak_device_bytes=peak.peak_device, seconds=round(time.perf_counter() - t0, 3))
+    return RunResult(image=out.reshape(image.shape), report=report)
 
 
 def _progress_factory(enabled: bool):
@@ -196,40 +293,115 @@ def run_file(
     preview_path: str | None = None,
     progress: bool = False,
 ) -> dict:
-    """``inpaint run``: read a raster and its loss mask, inpaint, write the result atomically
-    with the input's profile; optionally a JSON report and a preview PNG. Returns the report."""
+    """``inpaint run``: inpaint a raster file window by window and write the result atomically
+    with the input's profile; optionally a JSON report and a preview PNG. Returns the report.
+
+    Only the work regions' windows are read for inpainting; the output is then streamed in row
+    bands (input copied, owned loss pixels patched), so a panel larger than memory can be run.
+    """
     from masks import dilate, read_mask
 
-    from .io import RasterWriter, read_raster, write_preview
+    from .io import RasterReader, RasterWriter, raster_info
     from .report import write_report
 
+    cfg = config or RunConfig()
     t_start = time.perf_counter()
-    raster = read_raster(input_path)
-    mask = read_mask(mask_path, shape=(raster.height, raster.width), invert=invert_mask)
+    meta = raster_info(input_path)
+    mask = read_mask(mask_path, shape=(meta.height, meta.width), invert=invert_mask)
     if dilate_radius:
         mask = dilate(mask, dilate_radius)
-    writer = RasterWriter(output_path, raster, force=force)  # checks the output before working
+    writer = RasterWriter(output_path, meta, force=force)  # checks the output before working
     if report_path and Path(report_path).exists() and not force:
         raise InpaintError(f"{report_path} exists; pass --force to overwrite")
-    t_read = time.perf_counter() - t_start
-    result = run(raster.data, mask, config, progress=progress)
-    t = time.perf_counter()
-    with writer:
-        writer.write_window(result.image, (0, 0, raster.height, raster.width))
-    report = result.report
-    report["timings"] = {"read": t_read, **report["timings"], "write": time.perf_counter() - t}
-    report.update(input=str(input_path), mask=dict(report["mask"], path=str(mask_path),
-                                                    inverted=invert_mask, dilated_by=dilate_radius),
-                  output=str(output_path),
-                  raster={"height": raster.height, "width": raster.width,
-                          "bands": raster.bands, "dtype": str(raster.dtype)},
+    report = _prepare(mask, (meta.height, meta.width), cfg)
+    n_colour = meta.bands - (meta.alpha_band is not None)
+    results: list[RegionResult] = []
+    t0 = time.perf_counter()
+    device, use_gpu, inpainter = None, False, None
+    with PeakMemory() as peak, RasterReader(input_path) as reader:
+        to_float(np.zeros((1, 1), meta.dtype))  # refuses unsupported dtypes before any work
+        if report["mask"]["missing"]:
+            check_mask_usable(mask, min_known_fraction=cfg.min_known_fraction)
+            device = choose_device(cfg.device)
+            use_gpu = device.type == "cuda" and faiss_gpu_count() > 0
+            inpainter = RegionInpainter(cfg, device, use_gpu)
+            regions, labels = plan_regions(mask, cfg.margin, cfg.window)
+            read = lambda w: reader.read(w)[:, :, :n_colour]
+            results = list(inpaint_regions(read, mask, regions, labels, inpainter,
+                                           progress=progress))
+            del labels
+        else:
+            log.warning("the mask is empty: nothing to inpaint, the image is copied through")
+            report["nothing_to_do"] = True
+        t_write = time.perf_counter()
+        preview = _stream_output(reader, writer, results, meta, n_colour,
+                                 want_preview=bool(preview_path))
+        t_write = time.perf_counter() - t_write
+    timings, totals = _summarise(results)
+    report["timings"].update(timings)
+    report["timings"]["write"] = t_write
+    report.update(input=str(input_path), output=str(output_path),
+                  mask=dict(report["mask"], path=str(mask_path), inverted=invert_mask,
+                            dilated_by=dilate_radius),
+                  raster={"height": meta.height, "width": meta.width, "bands": meta.bands,
+                          "dtype": str(meta.dtype)},
+                  config=asdict(cfg), peak_rss_bytes=peak.peak_rss,
+                  peak_device_bytes=peak.peak_device,
+                  seconds=round(time.perf_counter() - t0, 3),
                   total_seconds=round(time.perf_counter() - t_start, 3))
-    if preview_path:
-        colour = to_float(raster.colour)
-        result_colour = to_float(result.image[:, :, :colour.shape[2]])
-        if colour.shape[2] == 1:
-            colour, result_colour = (np.repeat(a, 3, axis=2) for a in (colour, result_colour))
-        write_preview(preview_path, colour, mask, result_colour)
+    if inpainter is not None:
+        report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
+                      mrf=totals)
+    if preview_path and preview is not None:
+        from .io import write_preview
+
+        before, after = preview
+        write_preview(preview_path, before, mask[::_preview_step(meta), ::_preview_step(meta)],
+                      after)
     if report_path:
         write_report(report_path, report)
     return report
+
+
+PREVIEW_SIDE = 1600
+
+
+def _preview_step(meta) -> int:
+    return max(1, -(-max(meta.height, meta.width) // PREVIEW_SIDE))
+
+
+def _stream_output(reader, writer, results: list[RegionResult], meta, n_colour: int, *,
+                   want_preview: bool, band_rows: int | None = None):
+    """Copy the input to the output in row bands, patching the owned loss pixels of every region.
+
+    Returns subsampled (input, output) float RGB images for the preview when asked.
+    """
+    rows = np.concatenate([r.rows for r in results]) if results else np.empty(0, np.int64)
+    cols = np.concatenate([r.cols for r in results]) if results else np.empty(0, np.int64)
+    values = np.concatenate([r.values for r in results]) if results else \
+        np.empty((0, n_colour), meta.dtype)
+    order = np.argsort(rows, kind="stable")
+    rows, cols, values = rows[order], cols[order], values[order]
+    row_bytes = meta.width * meta.bands * np.dtype(meta.dtype).itemsize
+    band_rows = band_rows or max(1, min(meta.height, (64 << 20) // max(row_bytes, 1)))
+    step = _preview_step(meta)
+    before, after = [], []
+    with writer:
+        for r0 in range(0, meta.height, band_rows):
+            r1 = min(meta.height, r0 + band_rows)
+            data = reader.read((r0, 0, r1, meta.width))
+            a, b = np.searchsorted(rows, [r0, r1])
+            if want_preview:
+                first = (-r0) % step
+                before.append(data[first::step, ::step, :n_colour].copy())
+            data[rows[a:b] - r0, cols[a:b], :n_colour] = values[a:b]
+            if want_preview:
+                after.append(data[first::step, ::step, :n_colour])
+            writer.write_window(data, (r0, 0, r1, meta.width))
+    if not want_preview:
+        return None
+
+    def rgb(parts):
+        img = to_float(np.concatenate(parts))
+        return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+    return rgb(before), rgb(after)

@@ -131,7 +131,6 @@ def shortlist(
         raise ValueError("no fully known patch exists to copy from: the mask leaves too few "
                          "known pixels for this patch size")
     n_nodes = lattice.n_nodes
-    cand_desc = _to_numpy(field.describe(candidates.tops, candidates.lefts))
     queries = _to_numpy(field.describe(lattice.tops, lattice.lefts))
     per_node = node_blocks(lattice, context)
     block_starts = np.searchsorted(candidates.block, np.arange(context.n_blocks + 1))
@@ -154,7 +153,10 @@ def shortlist(
         sel = pairs_block == b
         if stop == start or not sel.any():
             continue
-        index = BlockIndex(cand_desc[start:stop], ivf_threshold=ivf_threshold, gpu_resources=gpu)
+        # described block by block: memory holds one block's descriptors, not all of them
+        vectors = _to_numpy(field.describe(candidates.tops[start:stop],
+                                           candidates.lefts[start:stop]))
+        index = BlockIndex(vectors, ivf_threshold=ivf_threshold, gpu_resources=gpu)
         nodes = pairs_node[sel]
         kk = min(k, stop - start)
         dist, idx = index.search(queries[nodes], kk)
@@ -163,7 +165,7 @@ def shortlist(
         found_id.append((idx + start)[ok])
         found_dist.append(dist[ok])
         found_err.append(np.repeat(pairs_err[sel], kk)[ok.ravel()])
-        del index
+        del index, vectors
 
     if found_node:
         fn, fi, fd, fe = (np.concatenate(a) for a in (found_node, found_id, found_dist, found_err))
@@ -172,7 +174,8 @@ def shortlist(
         fd = fe = np.empty(0, np.float64)
     orphans = np.setdiff1d(np.arange(n_nodes), fn)
     if len(orphans):  # no candidate in any matched block: search the whole candidate set
-        index = BlockIndex(cand_desc, ivf_threshold=ivf_threshold, gpu_resources=gpu)
+        vectors = _to_numpy(field.describe(candidates.tops, candidates.lefts))
+        index = BlockIndex(vectors, ivf_threshold=ivf_threshold, gpu_resources=gpu)
         kk = min(k, len(candidates))
         dist, idx = index.search(queries[orphans], kk)
         ok = idx >= 0
