@@ -81,8 +81,8 @@ def main() -> None:
 # --------------------------------------------------------------------------- train / finetune
 @main.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--arch", type=click.Choice(["v32", "v128", "chen"]), default="v128", show_default=True,
-              help="Descriptor architecture.")
+@click.option("--arch", type=click.Choice(["v32", "v128", "chen", "vae"]), default="v128",
+              show_default=True, help="Descriptor architecture.")
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint file to write (.pt).")
 @click.option("--padding-mode", type=click.Choice(["valid_context", "same"]),
@@ -100,23 +100,38 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed for sampling and initialisation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.option("--patch-size", default=16, show_default=True,
+              help="Patch side, a multiple of 8 (chen: 16 only; vae: 16 for inpainting, 56 as in "
+                   "the paper's tables).")
+@click.option("--latent", default=128, show_default=True, help="vae only: descriptor size.")
+@click.option("--gamma", default=10.0, show_default=True,
+              help="vae only: loss gamma*BCE + KL, gamma = 1/beta (the paper: gamma > 1).")
+@click.option("--channels", type=click.Choice(["3", "1"]), default="3", show_default=True,
+              help="vae only: 3 = RGB; 1 = grey as in the paper (can be inverted, not used by "
+                   "`inpaint run`).")
 @with_verbosity
 @_expected_errors
 def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epochs, patience,
-          batch_size, seed, device, force, verbose, quiet):
+          batch_size, seed, device, force, patch_size, latent, gamma, channels, verbose, quiet):
     """Train a descriptor on IMAGES (files, or skimage:NAME for images shipped with scikit-image).
 
     Patches (16x16, plus a 3-px context ring in valid_context mode) are sampled, seeded, from the
     known pixels; BCE + Adadelta (lr 1.0, rho 0.95, eps 1e-7) with early stopping on the
-    validation split; the Chen baseline uses its sparse-autoencoder loss and L-BFGS.
+    validation split; the Chen baseline uses its sparse-autoencoder loss and L-BFGS; the vae
+    (seed paper 2) uses gamma * BCE + KL and Adam (lr 1e-3).
     """
-    from descriptor import TrainConfig
+    from descriptor import ModelConfig, TrainConfig
     from inpaint.training import train_descriptor
 
     _setup_logging(verbose, quiet)
-    cfg = TrainConfig(arch=arch, padding_mode=padding_mode, patches=patches,
-                      val_fraction=val_fraction, max_epochs=max_epochs, patience=patience,
-                      batch_size=batch_size, seed=seed)
+    try:
+        cfg = TrainConfig(arch=arch, padding_mode=padding_mode, patch_size=patch_size,
+                          patches=patches, val_fraction=val_fraction, max_epochs=max_epochs,
+                          patience=patience, batch_size=batch_size, seed=seed, gamma=gamma,
+                          latent=latent, channels=int(channels))
+        ModelConfig(arch, padding_mode, patch_size, channels=int(channels), latent=latent)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     meta = train_descriptor(images, out, cfg, masks=masks or None, device=device, force=force,
                             progress=not quiet, command=_command_line())
     click.echo(f"wrote {out}: {arch}, {meta['epochs']} epochs, best validation loss "
@@ -154,7 +169,7 @@ def mrf_options(func):
     """Options shared by ``run`` and ``demo``: descriptor, device and MRF parameters."""
     options = [
         click.option("--descriptor", default="v128", show_default=True,
-                     help="Built-in descriptor (v128, v32, chen), a checkpoint path, or 'none' "
+                     help="Built-in descriptor (v128, v32, chen, vae), a checkpoint path, or 'none' "
                           "for pixel mode (raw-pixel SSD, the reference the descriptors must "
                           "beat)."),
         click.option("--device", default="auto", show_default=True,
@@ -163,7 +178,8 @@ def mrf_options(func):
                      help="Lattice step g; patches are (2g+1)^2 unless --patch-size is given. "
                           "Smaller steps suit thin cracks."),
         click.option("--patch-size", type=int, default=None,
-                     help="Patch side (default 2g+1). The chen descriptor needs 16."),
+                     help="Patch side (default 2g+1). The chen descriptor needs 16, a vae "
+                          "its training patch size (16 for the built-in)."),
         click.option("--labels", default=10, show_default=True,
                      help="Labels per node kept by the pruning pass (L)."),
         click.option("--shortlist", default=32, show_default=True,
@@ -269,6 +285,29 @@ def demo(out_dir, image, coverage, force, verbose, quiet, **mrf):
                f"{cfg.descriptor} in {report['total_seconds']:.1f} s; hole PSNR "
                f"{report['demo']['hole_psnr_db']:.2f} dB")
     click.echo(f"see {Path(out_dir) / 'preview.png'} (input | mask | result) and report.json")
+
+
+# --------------------------------------------------------------------------- invert
+@main.command()
+@click.argument("checkpoint")
+@click.argument("image")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="PNG grid to write: rows of originals above their reconstructions.")
+@click.option("--count", default=32, show_default=True, type=click.IntRange(1),
+              help="Random patches to encode and decode.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the patch positions.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@_expected_errors
+def invert(checkpoint, image, out, count, seed, device, force):
+    """Decode the descriptors of random patches of IMAGE (file or skimage:NAME) with the vae
+    CHECKPOINT: writes originals above reconstructions and prints their mean PSNR / SSIM."""
+    from inpaint.invert import invert_patches
+
+    res = invert_patches(checkpoint, image, out, count=count, seed=seed, device=device,
+                         force=force)
+    click.echo(f"wrote {res.output}: {res.count} patches of {res.patch_size}x{res.patch_size}, "
+               f"mean reconstruction PSNR {res.psnr:.2f} dB, SSIM {res.ssim:.3f}")
 
 
 # --------------------------------------------------------------------------- info

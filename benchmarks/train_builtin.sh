@@ -10,10 +10,13 @@ skimage:moon skimage:camera skimage:coins skimage:clock"
 OUT=${OUT:-descriptor/weights}
 LOGS=benchmarks/results/weights
 mkdir -p "$OUT" "$LOGS"
-for arch in ${ARCHS:-v32 v128 chen}; do
+for arch in ${ARCHS:-v32 v128 chen vae}; do
   patches=200000
+  extra=""
   [ "$arch" = chen ] && patches=100000   # full-batch L-BFGS: keep the matrix small
-  .venv/bin/inpaint train $IMAGES --arch "$arch" --patches "$patches" --epochs 30 \
-      --patience 3 --seed 0 --device cpu -o "$OUT/$arch.pt" --force 2>&1 \
+  # vae (seed paper 2): RGB 16x16 patches for inpainting, latent 128, gamma*BCE + KL, Adam 1e-3
+  [ "$arch" = vae ] && extra="--patch-size 16 --latent 128 --gamma 10 --channels 3"
+  .venv/bin/inpaint train $IMAGES --arch "$arch" --patches "$patches" --epochs "${EPOCHS:-12}" \
+      --patience 3 --seed 0 --device cpu $extra -o "$OUT/$arch.pt" --force 2>&1 \
       | tee "$LOGS/train_$arch.log"
 done

@@ -1,5 +1,5 @@
-"""Learned patch descriptors: IR autoencoders (v32, v128), the Chen baseline, checkpoints,
-training, and descriptor fields over an image. Imports nothing else of the project."""
+"""Learned patch descriptors: IR autoencoders (v32, v128), the Chen baseline, the invertible VAE,
+checkpoints, training, and descriptor fields over an image. Imports nothing else of the project."""
 
 from .checkpoint import (Checkpoint, CheckpointError, builtin_names, load_checkpoint,
                          save_checkpoint)
@@ -8,6 +8,7 @@ from .field import IRField, PatchEncoderField, dilate_mask
 from .ir import compute_ir
 from .models import RF_RADIUS, ChenAutoencoder, ConvAutoencoder, ModelConfig, build_model
 from .train import TrainConfig, train, training_metadata
+from .vae import VariationalAutoencoder, invert, to_channels, vae_loss
 
 __all__ = [
     "Checkpoint", "CheckpointError", "builtin_names", "load_checkpoint", "save_checkpoint",
@@ -15,4 +16,5 @@ __all__ = [
     "IRField", "PatchEncoderField", "dilate_mask", "compute_ir",
     "RF_RADIUS", "ChenAutoencoder", "ConvAutoencoder", "ModelConfig", "build_model",
     "TrainConfig", "train", "training_metadata",
+    "VariationalAutoencoder", "invert", "to_channels", "vae_loss",
 ]

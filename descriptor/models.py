@@ -5,8 +5,10 @@
   intermediate representation, IR); a patch descriptor is the 8x8 max-pool of an IR window.
 * ``chen`` (Chen, Rottensteiner & Heipke 2015): a fully connected sparse autoencoder,
   768 -> 128 sigmoid -> 768, used as a baseline. It has no IR: every patch is encoded on its own.
+* ``vae`` (Zizakic & Pizurica, seed paper 2): a variational autoencoder whose posterior mean is
+  the descriptor and whose decoder inverts descriptors (``descriptor/vae.py``). No IR either.
 
-Pixels are RGB in [0, 1]. Tensors are ``(B, C, H, W)``.
+Pixels are RGB in [0, 1] (the vae may also be grey). Tensors are ``(B, C, H, W)``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ RF_RADIUS = 3
 #: Side of the max-pooling cell that turns an IR window into a descriptor.
 POOL_CELL = 8
 PADDING_MODES = ("same", "valid_context")
-ARCHITECTURES = ("v32", "v128", "chen")
+ARCHITECTURES = ("v32", "v128", "chen", "vae")
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,15 @@ class ModelConfig:
     ``padding_mode``: ``same`` pads every conv with zeros (paper-faithful; an IR window is then only
     close to the patch's own encoding); ``valid_context`` uses unpadded convs on the patch plus a
     3-pixel context ring, so that pooling an IR window equals encoding that crop exactly.
+    ``channels`` (1 = grey, 3 = RGB; only the vae may be grey) and ``latent`` (the vae's code
+    size) were added later with defaults, so configs saved before them still rebuild.
     """
 
     arch: str
     padding_mode: str = "valid_context"
     patch_size: int = 16
+    channels: int = 3
+    latent: int = 128
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -50,6 +56,13 @@ class ModelConfig:
             raise ValueError("the chen baseline is defined for 16x16 patches only")
         if self.patch_size <= 0 or self.patch_size % POOL_CELL:
             raise ValueError(f"patch_size must be a positive multiple of {POOL_CELL}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        if self.latent < 1:
+            raise ValueError(f"latent must be positive, got {self.latent}")
+        if self.arch != "vae" and (self.channels != 3 or self.latent != 128):
+            raise ValueError(f"channels and latent apply to the vae only; {self.arch} is RGB "
+                             "with its own code size")
 
     @property
     def has_ir(self) -> bool:
@@ -71,6 +84,8 @@ class ModelConfig:
 
     @property
     def descriptor_dim(self) -> int:
+        if self.arch == "vae":
+            return self.latent
         if not self.has_ir:
             return 128
         return (self.patch_size // POOL_CELL) ** 2 * self.ir_channels
@@ -158,4 +173,8 @@ def build_model(config: ModelConfig) -> nn.Module:
     """An untrained model for ``config``."""
     if config.has_ir:
         return ConvAutoencoder(config)
+    if config.arch == "vae":
+        from .vae import VariationalAutoencoder  # vae.py imports ModelConfig from here
+
+        return VariationalAutoencoder(config)
     return ChenAutoencoder(config)
