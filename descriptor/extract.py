@@ -110,7 +110,7 @@ class DenseField:
         tops, lefts = _as_index(tops, device), _as_index(lefts, device)
         _check_positions((self.height, self.width), tops, lefts, self.patch_size)
         n_cells = len(self.cells)
-        out = torch.empty((len(tops), self.channels, n_cells, n_cells), device=device)
+        out = torch.empty((len(tops), self.channels, n_cells * n_cells), device=device)
         if len(tops) == 0:
             return out.flatten(1)
         band_of = torch.div(tops - tops.min(), self.band, rounding_mode="floor")
@@ -119,13 +119,27 @@ class DenseField:
             t, l = tops[sel], lefts[sel]
             r0, c0 = int(t.min()), int(l.min())
             r1, c1 = int(t.max()) + self.patch_size, int(l.max()) + self.patch_size
-            slab = self.ir[None, :, r0:r1, c0:c1].contiguous(memory_format=torch.channels_last)
-            maps = {(kh, kw): F.max_pool2d(slab, (kh, kw), stride=1)[0]
-                    for kh in self.lengths for kw in self.lengths}
-            for a, (row0, kh) in enumerate(self.cells):
-                for c, (col0, kw) in enumerate(self.cells):
-                    out[sel, :, a, c] = maps[(kh, kw)][:, t - r0 + row0, l - c0 + col0].T.float()
+            cells = torch.empty((len(sel), self.channels, n_cells * n_cells), device=device)
+            for (kh, kw), flat, width in self._pooled_maps(r0, c0, r1, c1):
+                for a, (row0, ah) in enumerate(self.cells):
+                    for c, (col0, cw) in enumerate(self.cells):
+                        if (ah, cw) != (kh, kw):
+                            continue
+                        index = (t - r0 + row0) * width + (l - c0 + col0)
+                        cells[:, :, a * n_cells + c] = flat.index_select(0, index)
+            out[sel] = cells.float() if cells.dtype != torch.float32 else cells
         return out.flatten(1)
+
+    def _pooled_maps(self, r0: int, c0: int, r1: int, c1: int):
+        """Stride-1 max-pools of the IR slab, separable (rows, then columns) in channels-last
+        layout, the fastest combination measured; yields ((kh, kw), (H'*W', C) view, W')."""
+        slab = self.ir[None, :, r0:r1, c0:c1].contiguous(memory_format=torch.channels_last)
+        for kh in self.lengths:
+            rows = F.max_pool2d(slab, (kh, 1), stride=1)
+            for kw in self.lengths:
+                pooled = F.max_pool2d(rows, (1, kw), stride=1)
+                hw = pooled.permute(0, 2, 3, 1)[0]          # (H', W', C), contiguous
+                yield (kh, kw), hw.reshape(-1, self.channels), hw.shape[1]
 
 
 def _check_positions(shape, tops: torch.Tensor, lefts: torch.Tensor, patch_size: int) -> None:

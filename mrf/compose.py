@@ -34,11 +34,12 @@ def blend_patches(
     patch: int,
     *,
     power: float = 2.0,
+    patch_weights: np.ndarray | None = None,
     chunk: int = 16384,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted average of the label patches pasted at the node corners.
 
-    Returns (blend (H, W, C) float64, weight sum (H, W)); the blend is 0 where nothing was pasted.
+    patch_weights: optional (n,) factor per pasted patch (e.g. its belief). Returns (blend (H, W, C) float64, weight sum (H, W)); the blend is 0 where nothing was pasted.
     """
     height, width, channels = image.shape
     src = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
@@ -54,8 +55,11 @@ def blend_patches(
         values = src[rows, cols].reshape(len(nt), -1, channels).double()     # (n, P*P, C)
         target = ((nt[:, None] + offsets)[:, :, None] * width
                   + (nl[:, None] + offsets)[:, None, :]).reshape(-1)          # (n*P*P,)
-        acc.index_add_(0, target, (values * weights[None, :, None]).reshape(-1, channels))
-        wsum.index_add_(0, target, weights.repeat(len(nt)))
+        w = weights[None, :].expand(len(nt), -1)
+        if patch_weights is not None:
+            w = w * torch.from_numpy(np.asarray(patch_weights[s:s + chunk], np.float64))[:, None]
+        acc.index_add_(0, target, (values * w[:, :, None]).reshape(-1, channels))
+        wsum.index_add_(0, target, w.reshape(-1))
     blend = torch.where(wsum[:, None] > 0, acc / wsum.clamp_min(1e-12)[:, None], 0.0)
     return blend.reshape(height, width, channels).numpy(), wsum.reshape(height, width).numpy()
 
@@ -115,6 +119,7 @@ def compose(
     *,
     power: float = 2.0,
     correction: str = "harmonic",
+    patch_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill ``hole`` of ``image`` (H, W, C) float in [0, 1] with the label patches placed at the
     node corners. Returns a new float32 image; pixels outside ``hole`` are ``image``'s, unchanged.
@@ -122,7 +127,7 @@ def compose(
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}")
     blend, wsum = blend_patches(image, node_tops, node_lefts, label_tops, label_lefts, patch,
-                                power=power)
+                                power=power, patch_weights=patch_weights)
     if not (wsum[hole] > 0).all():
         raise RuntimeError("some missing pixels are covered by no node; lattice bug")
     fill = blend[hole]

@@ -34,6 +34,7 @@ class MRFConfig:
     message: str = "sum"          # "sum" over all neighbours, or the public codes' "last"
     blend_power: float = 2.0      # sharpness of the overlap blending weights
     correction: str = "harmonic"  # offset correction of the fill against its surroundings
+    soft_compose: bool = False    # paste every kept label weighted by its belief
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     faiss_gpu: bool = False
@@ -140,11 +141,19 @@ def inpaint_mrf(
                        vertical=lattice.offsets[:, 0] > 0)
         say(f"pass {n_pass}: NCMP {result.iterations} iterations, energy "
             f"{result.energies[0]:.2f} -> {result.energies[-1]:.2f}")
-        chosen = result.labels[:, None]
-        current = timed("compose", compose, image, hole, lattice.tops, lattice.lefts,
-                        np.take_along_axis(kept_tops, chosen, 1)[:, 0],
-                        np.take_along_axis(kept_lefts, chosen, 1)[:, 0], patch,
-                        power=cfg.blend_power, correction=cfg.correction)
+        if cfg.soft_compose:
+            # every kept label pasted with its NCMP belief: an expectation, not one sample
+            n_labels = kept_tops.shape[1]
+            current = timed("compose", compose, image, hole, np.repeat(lattice.tops, n_labels),
+                            np.repeat(lattice.lefts, n_labels), kept_tops.ravel(),
+                            kept_lefts.ravel(), patch, power=cfg.blend_power,
+                            correction=cfg.correction, patch_weights=result.beliefs.ravel())
+        else:
+            chosen = result.labels[:, None]
+            current = timed("compose", compose, image, hole, lattice.tops, lattice.lefts,
+                            np.take_along_axis(kept_tops, chosen, 1)[:, 0],
+                            np.take_along_axis(kept_lefts, chosen, 1)[:, 0], patch,
+                            power=cfg.blend_power, correction=cfg.correction)
         history.append({"pass": n_pass, "iterations": int(result.iterations),
                         "energies": [round(e, 4) for e in result.energies],
                         "unary_scale": scale})
