@@ -52,7 +52,8 @@ def _expected_errors(func):
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
-    logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader chatters at INFO
+    for chatty in ("faiss", "distributed", "bokeh", "tornado"):   # libraries' INFO chatter
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _command_line() -> str:
@@ -199,6 +200,13 @@ def mrf_options(func):
                      show_default=True, help="Storage type of the IR."),
         click.option("--seed", default=0, show_default=True,
                      help="Seed of the texton k-means (the only randomness)."),
+        click.option("--memory-budget", default=None,
+                     help="Peak memory to plan for, e.g. 4GB or 512MiB (default: half of the "
+                          "available memory; on CUDA, half of the free GPU memory)."),
+        click.option("--window", default=512, show_default=True, type=click.IntRange(64),
+                     help="Largest work-window side in pixels; the memory plan may lower it."),
+        click.option("--margin", default=32, show_default=True, type=click.IntRange(8),
+                     help="Context and source pixels kept around each group of losses."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -206,14 +214,16 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, unary, no_context, ir_dtype, seed):
+                passes, unary, no_context, ir_dtype, seed, memory_budget, window, margin):
     from inpaint.pipeline import RunConfig
+    from inpaint.plan import parse_size
 
     try:
         return RunConfig(descriptor=descriptor, device=device, patch_step=patch_step,
                          patch_size=patch_size, labels=labels, shortlist=shortlist,
                          iterations=iterations, passes=passes, unary=unary,
-                         use_context=not no_context, ir_dtype=ir_dtype, seed=seed)
+                         use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
+                         memory_budget=parse_size(memory_budget), window=window, margin=margin)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -308,6 +318,70 @@ def invert(checkpoint, image, out, count, seed, device, force):
                          force=force)
     click.echo(f"wrote {res.output}: {res.count} patches of {res.patch_size}x{res.patch_size}, "
                f"mean reconstruction PSNR {res.psnr:.2f} dB, SSIM {res.ssim:.3f}")
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (created); summary.json is written there.")
+@click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder of masks (default: beside the panels).")
+@click.option("--mask-pattern", default="{stem}_mask.png", show_default=True,
+              help="Mask file name of a panel; {stem} is the panel's name without extension.")
+@click.option("--mask", "panel_mask", type=click.Path(exists=True, dir_okay=False),
+              help="Tile mode: the mask of the panel (default: found by --mask-pattern).")
+@click.option("--tile", type=int, default=None,
+              help="Cut the SOURCE panel into tiles of this side and stitch them back.")
+@click.option("--overlap", default=256, show_default=True, type=click.IntRange(0),
+              help="Tile mode: context pixels read around every tile.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
+              help="Processes of the local Dask cluster.")
+@click.option("--scheduler", default=None,
+              help="Address of an existing Dask scheduler (e.g. tcp://host:8786).")
+@click.option("--invert-mask", is_flag=True, help="Zero (black) mask pixels are the missing ones.")
+@click.option("--force", is_flag=True, help="Redo items whose output exists, and overwrite.")
+@mrf_options
+@with_verbosity
+@_expected_errors
+def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, workers, scheduler,
+          invert_mask, force, verbose, quiet, **mrf):
+    """Inpaint every panel of the folder SOURCE, or the tiles of the panel SOURCE, on Dask.
+
+    Finished outputs are skipped on a second run (resumable); a failed item is recorded in
+    summary.json and the others go on; the exit code is 1 when any item failed.
+    """
+    from pathlib import Path
+
+    from inpaint.batch import folder_items, run_batch, tile_items
+
+    _setup_logging(verbose, quiet)
+    cfg = _run_config(**mrf)
+    src, out = Path(source), Path(out_dir)
+    stitch_to = None
+    if tile is not None:
+        if src.is_dir():
+            raise click.BadParameter("--tile needs a panel file, not a folder", param_hint="SOURCE")
+        mask = Path(panel_mask) if panel_mask else src.with_name(mask_pattern.format(stem=src.stem))
+        if not mask.exists():
+            raise click.ClickException(f"mask of {src.name} not found: {mask} (use --mask)")
+        items = tile_items(src, mask, out, tile, overlap)
+        stitch_to = (src, out / src.name)
+    elif src.is_dir():
+        items = folder_items(src, out, mask_pattern, Path(masks_dir) if masks_dir else None)
+    else:
+        raise click.BadParameter("give a folder of panels, or a panel with --tile",
+                                 param_hint="SOURCE")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = run_batch(items, cfg, out, scheduler=scheduler, workers=workers, force=force,
+                        invert_mask=invert_mask, progress=not quiet, stitch_to=stitch_to)
+    counts = summary["counts"]
+    click.echo(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed "
+               f"in {summary['seconds']:.0f} s; summary in {out / 'summary.json'}")
+    for record in summary["items"]:
+        if record["status"] == "failed":
+            click.echo(f"failed: {record['name']}: {record['error']}", err=True)
+    if counts["failed"]:
+        sys.exit(1)
 
 
 # --------------------------------------------------------------------------- info

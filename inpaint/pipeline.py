@@ -11,7 +11,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -26,7 +26,9 @@ from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
 from .io import from_float, to_float
 from .memory import PeakMemory
-from .regions import Box, Region, owned_pixels, plan_regions
+from .plan import Plan, default_budget, make_plan
+from .regions import (Box, Region, owned_pixels, plan_regions, split_region,
+                      with_enough_sources)
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,22 @@ class RunConfig:
     use_context: bool = True
     ir_dtype: str = "float32"
     margin: int = 32              # context and source pixels around each loss group
-    window: int = 512             # largest work-region side (from the memory plan)
+    window: int = 512             # largest work-region side (the memory plan may lower it)
+    memory_budget: int | None = None  # bytes; None = half the available memory
     seed: int = 0
     min_known_fraction: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.patch_step < 1:
+            raise ValueError("patch step must be at least 1")
+        if self.window <= 2 * self.margin + self.patch:
+            raise ValueError(f"window ({self.window}) must exceed twice the margin plus a patch "
+                             f"({2 * self.margin + self.patch})")
+        if self.memory_budget is not None and self.memory_budget <= 0:
+            raise ValueError("memory budget must be positive")
+        if self.ir_dtype not in ("float32", "float16"):
+            raise ValueError("IR dtype must be float32 or float16")
+        self.mrf_config(False)  # validates the MRF parameters
 
     @property
     def patch(self) -> int:
@@ -178,19 +193,38 @@ def inpaint_regions(
                disable=None if progress and len(regions) > 1 else True)
     inner = _progress_factory(progress and len(regions) == 1)
     for region in bar:
-        r0, c0, r1, c1 = region.window
-        colour = read_colour(region.window)
-        hole = mask[r0:r1, c0:c1]
-        if min(hole.shape) <= inpainter.cfg.patch:
-            raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
-                               f"small for {inpainter.cfg.patch}x{inpainter.cfg.patch} patches")
-        image, stats, timings = inpainter.inpaint(colour, hole, progress=inner)
-        own = owned_pixels(region, labels)
-        out = image[:, :, :1] if colour.shape[2] == 1 else image
-        rows, cols = np.nonzero(own)
-        yield RegionResult(region=region, rows=rows + r0, cols=cols + c0,
-                           values=from_float(out[own], colour.dtype), stats=stats,
-                           timings=timings)
+        yield from _inpaint_region(read_colour, mask, region, labels, inpainter, inner)
+
+
+def _inpaint_region(read_colour, mask, region: Region, labels, inpainter: RegionInpainter,
+                    progress) -> Iterator[RegionResult]:
+    """One region; when the device runs out of memory, its core is split in four and retried."""
+    region = with_enough_sources(region, mask, inpainter.cfg.patch, inpainter.cfg.shortlist)
+    r0, c0, r1, c1 = region.window
+    colour = read_colour(region.window)
+    hole = mask[r0:r1, c0:c1]
+    if min(hole.shape) <= inpainter.cfg.patch:
+        raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
+                           f"small for {inpainter.cfg.patch}x{inpainter.cfg.patch} patches")
+    try:
+        image, stats, timings = inpainter.inpaint(colour, hole, progress=progress)
+    except torch.cuda.OutOfMemoryError:
+        parts = split_region(region, mask.shape)
+        if not parts:
+            raise InpaintError("the GPU ran out of memory even for the smallest work window: "
+                               "use --device cpu") from None
+        log.warning("device out of memory on a %dx%d window: retrying in %d smaller windows",
+                    r1 - r0, c1 - c0, len(parts))
+        del colour
+        torch.cuda.empty_cache()
+        for part in parts:
+            yield from _inpaint_region(read_colour, mask, part, labels, inpainter, progress)
+        return
+    own = owned_pixels(region, labels)
+    out = image[:, :, :1] if colour.shape[2] == 1 else image
+    rows, cols = np.nonzero(own)
+    yield RegionResult(region=region, rows=rows + r0, cols=cols + c0,
+                       values=from_float(out[own], colour.dtype), stats=stats, timings=timings)
 
 
 def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
@@ -219,6 +253,24 @@ def _prepare(mask: np.ndarray, shape: tuple[int, ...], cfg: RunConfig) -> dict:
                      "components": stats.components}, "timings": {}, "versions": versions()}
 
 
+def plan_run(cfg: RunConfig, shape: tuple[int, int], bands: int, itemsize: int,
+             missing: int) -> tuple[RunConfig, Plan, torch.device, bool, RegionInpainter]:
+    """Device, memory plan, and the region inpainter configured by that plan."""
+    device = choose_device(cfg.device)
+    use_gpu = device.type == "cuda" and faiss_gpu_count() > 0
+    _, info = field_factory(cfg.descriptor, cfg.patch, torch.device("cpu"), cfg.ir_dtype)
+    budget = cfg.memory_budget if cfg.memory_budget is not None else \
+        default_budget(device.type)
+    plan = make_plan(shape, bands, itemsize, missing, budget=budget, max_window=cfg.window,
+                     margin=cfg.margin, ir_channels=info.get("ir_channels", 0),
+                     descriptor_dim=info["dim"], ir_dtype=cfg.ir_dtype,
+                     candidate_stride=cfg.candidate_stride)
+    for line in plan.lines():
+        log.info(line)
+    planned = replace(cfg, window=plan.window, ir_dtype=plan.ir_dtype)
+    return planned, plan, device, use_gpu, RegionInpainter(planned, device, use_gpu)
+
+
 def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         progress: bool = False) -> RunResult:
     """Inpaint the pixels of ``image`` where ``mask`` is True; no other pixel changes.
@@ -238,11 +290,11 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         report["nothing_to_do"] = True
         return RunResult(image=image.copy(), report=report)
     check_mask_usable(mask, min_known_fraction=cfg.min_known_fraction)
-    device = choose_device(cfg.device)
-    use_gpu = device.type == "cuda" and faiss_gpu_count() > 0
     t0 = time.perf_counter()
     with PeakMemory() as peak:
-        inpainter = RegionInpainter(cfg, device, use_gpu)
+        cfg, plan, device, use_gpu, inpainter = plan_run(
+            cfg, mask.shape, image.shape[2] if image.ndim == 3 else 1, image.dtype.itemsize,
+            report["mask"]["missing"])
         regions, labels = plan_regions(mask, cfg.margin, cfg.window)
         out = colour.copy()
         results = []
@@ -255,7 +307,8 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
     timings, totals = _summarise(results)
     report["timings"].update(timings)
     report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
-                  mrf=totals, config=asdict(cfg), peak_rss_bytes=peak.peak_rss,
+                  mrf=totals, config=asdict(cfg), plan=plan.to_dict(),
+                  peak_rss_bytes=peak.peak_rss,
                   peak_device_bytes=peak.peak_device, seconds=round(time.perf_counter() - t0, 3))
     return RunResult(image=out.reshape(image.shape), report=report)
 
@@ -317,14 +370,14 @@ def run_file(
     n_colour = meta.bands - (meta.alpha_band is not None)
     results: list[RegionResult] = []
     t0 = time.perf_counter()
-    device, use_gpu, inpainter = None, False, None
+    device, use_gpu, inpainter, plan = None, False, None, None
     with PeakMemory() as peak, RasterReader(input_path) as reader:
         to_float(np.zeros((1, 1), meta.dtype))  # refuses unsupported dtypes before any work
         if report["mask"]["missing"]:
             check_mask_usable(mask, min_known_fraction=cfg.min_known_fraction)
-            device = choose_device(cfg.device)
-            use_gpu = device.type == "cuda" and faiss_gpu_count() > 0
-            inpainter = RegionInpainter(cfg, device, use_gpu)
+            cfg, plan, device, use_gpu, inpainter = plan_run(
+                cfg, mask.shape, meta.bands, np.dtype(meta.dtype).itemsize,
+                report["mask"]["missing"])
             regions, labels = plan_regions(mask, cfg.margin, cfg.window)
             read = lambda w: reader.read(w)[:, :, :n_colour]
             results = list(inpaint_regions(read, mask, regions, labels, inpainter,
@@ -351,7 +404,7 @@ def run_file(
                   total_seconds=round(time.perf_counter() - t_start, 3))
     if inpainter is not None:
         report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
-                      mrf=totals)
+                      mrf=totals, plan=plan.to_dict())
     if preview_path and preview is not None:
         from .io import write_preview
 
@@ -364,6 +417,7 @@ def run_file(
 
 
 PREVIEW_SIDE = 1600
+STREAM_BAND_BYTES = 64 << 20   # rows copied input -> output per write, bounded by this size
 
 
 def _preview_step(meta) -> int:
@@ -383,7 +437,7 @@ def _stream_output(reader, writer, results: list[RegionResult], meta, n_colour: 
     order = np.argsort(rows, kind="stable")
     rows, cols, values = rows[order], cols[order], values[order]
     row_bytes = meta.width * meta.bands * np.dtype(meta.dtype).itemsize
-    band_rows = band_rows or max(1, min(meta.height, (64 << 20) // max(row_bytes, 1)))
+    band_rows = band_rows or max(1, min(meta.height, STREAM_BAND_BYTES // max(row_bytes, 1)))
     step = _preview_step(meta)
     before, after = [], []
     with writer:

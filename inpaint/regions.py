@@ -108,3 +108,47 @@ def owned_pixels(region: Region, labels: np.ndarray) -> np.ndarray:
     inside = np.zeros_like(own)
     inside[cr0 - r0:cr1 - r0, cc0 - c0:cc1 - c0] = True
     return own & inside
+
+
+def _margin_of(region: Region) -> int:
+    """The margin a region was grown by (its widest side; sides at the panel edge are clipped)."""
+    (r0, c0, r1, c1), (a, b, c, d) = region.window, region.core
+    return max(a - r0, b - c0, r1 - c, c1 - d)
+
+
+def split_region(region: Region, shape: tuple[int, int], min_core: int = 16) -> list[Region]:
+    """The region's core cut into four quarters, each with the same margin as before (used to
+    retry a window that did not fit in device memory). Empty when the core is already small."""
+    r0, c0, r1, c1 = region.core
+    if r1 - r0 < 2 * min_core and c1 - c0 < 2 * min_core:
+        return []
+    margin = _margin_of(region)
+    rm, cm = (r0 + r1) // 2, (c0 + c1) // 2
+    cores = [(a, b, c, d) for a, c in ((r0, rm), (rm, r1)) for b, d in ((c0, cm), (cm, c1))
+             if c > a and d > b]
+    return [Region(window=_grow(core, margin, shape), core=core, group=region.group)
+            for core in cores]
+
+
+def source_patches(hole: np.ndarray, patch: int) -> int:
+    """Number of fully known ``patch`` x ``patch`` patches in a window."""
+    if min(hole.shape) < patch:
+        return 0
+    known = (~hole).astype(np.uint8)
+    return int(np.count_nonzero(cv2.erode(known, np.ones((patch, patch), np.uint8),
+                                          borderType=cv2.BORDER_CONSTANT, borderValue=0)))
+
+
+def with_enough_sources(region: Region, mask: np.ndarray, patch: int, minimum: int) -> Region:
+    """The region, its window grown (by its margin, repeatedly) until it holds at least
+    ``minimum`` fully known patches to copy from, or covers the panel. A window that is mostly
+    loss (a tile deep inside a large lacuna, a panel corner) otherwise has nothing to copy."""
+    margin = max(8, _margin_of(region))
+    full = (0, 0, *mask.shape)
+    while region.window != full:
+        r0, c0, r1, c1 = region.window
+        if source_patches(mask[r0:r1, c0:c1], patch) >= minimum:
+            break
+        region = Region(window=_grow(region.window, margin, mask.shape), core=region.core,
+                        group=region.group)
+    return region

@@ -124,6 +124,7 @@ def shortlist(
     match_threshold: float = 0.15,
     use_gpu: bool = False,
     ivf_threshold: int = 200_000,
+    max_index_size: int = 131_072,
     progress=None,
 ) -> NodeLabels:
     """FAISS shortlist of ``k`` labels per node, context-restricted, exactly re-ranked."""
@@ -146,44 +147,19 @@ def shortlist(
     pairs_block = np.concatenate(pairs_block)
     pairs_err = np.concatenate(pairs_err)
 
-    found_node, found_id, found_dist, found_err = [], [], [], []
+    found: list[tuple[np.ndarray, ...]] = []
     blocks_used = np.unique(pairs_block)
     for b in (progress(blocks_used, desc="candidate search") if progress else blocks_used):
-        start, stop = block_starts[b], block_starts[b + 1]
         sel = pairs_block == b
-        if stop == start or not sel.any():
-            continue
-        # described block by block: memory holds one block's descriptors, not all of them
-        vectors = _to_numpy(field.describe(candidates.tops[start:stop],
-                                           candidates.lefts[start:stop]))
-        index = BlockIndex(vectors, ivf_threshold=ivf_threshold, gpu_resources=gpu)
-        nodes = pairs_node[sel]
-        kk = min(k, stop - start)
-        dist, idx = index.search(queries[nodes], kk)
-        ok = idx >= 0
-        found_node.append(np.repeat(nodes, kk)[ok.ravel()])
-        found_id.append((idx + start)[ok])
-        found_dist.append(dist[ok])
-        found_err.append(np.repeat(pairs_err[sel], kk)[ok.ravel()])
-        del index, vectors
-
-    if found_node:
-        fn, fi, fd, fe = (np.concatenate(a) for a in (found_node, found_id, found_dist, found_err))
-    else:
-        fn = fi = np.empty(0, np.int64)
-        fd = fe = np.empty(0, np.float64)
-    orphans = np.setdiff1d(np.arange(n_nodes), fn)
+        found += _search_range(field, candidates, queries, pairs_node[sel], pairs_err[sel],
+                               block_starts[b], block_starts[b + 1], k, max_index_size,
+                               ivf_threshold, gpu)
+    searched = np.unique(np.concatenate([f[0] for f in found])) if found else np.empty(0, int)
+    orphans = np.setdiff1d(np.arange(n_nodes), searched)
     if len(orphans):  # no candidate in any matched block: search the whole candidate set
-        vectors = _to_numpy(field.describe(candidates.tops, candidates.lefts))
-        index = BlockIndex(vectors, ivf_threshold=ivf_threshold, gpu_resources=gpu)
-        kk = min(k, len(candidates))
-        dist, idx = index.search(queries[orphans], kk)
-        ok = idx >= 0
-        fn = np.r_[fn, np.repeat(orphans, kk)[ok.ravel()]]
-        fi = np.r_[fi, idx[ok]]
-        fd = np.r_[fd, dist[ok]]
-        fe = np.r_[fe, np.full(int(ok.sum()), 1.0)]
-
+        found += _search_range(field, candidates, queries, orphans, np.ones(len(orphans)), 0,
+                               len(candidates), k, max_index_size, ivf_threshold, gpu)
+    fn, fi, fd, fe = (np.concatenate([f[i] for f in found]) for i in range(4))
     ids, errs, count = _top_per_node(fn, fi, fd, fe, n_nodes, k)
     distance = _exact_distances(field, lattice, candidates, ids)
     order = np.argsort(distance, axis=1, kind="stable")
@@ -193,6 +169,25 @@ def shortlist(
     weight = 1.0 - np.exp(-(errs + match_threshold))
     return NodeLabels(ids=ids, tops=candidates.tops[ids], lefts=candidates.lefts[ids],
                       distance=distance, weight=weight, count=count)
+
+
+def _search_range(field, candidates, queries, nodes, errs, start, stop, k, max_index_size,
+                  ivf_threshold, gpu) -> list[tuple[np.ndarray, ...]]:
+    """Search candidates [start, stop) for ``nodes``, ``max_index_size`` candidates per FAISS
+    index so memory holds one chunk's descriptors at a time. Returns (node, candidate id,
+    approximate distance, context error) arrays per chunk; results are merged per node later."""
+    out = []
+    for lo in range(start, stop, max_index_size):
+        hi = min(stop, lo + max_index_size)
+        vectors = _to_numpy(field.describe(candidates.tops[lo:hi], candidates.lefts[lo:hi]))
+        index = BlockIndex(vectors, ivf_threshold=ivf_threshold, gpu_resources=gpu)
+        kk = min(k, hi - lo)
+        dist, idx = index.search(queries[nodes], kk)
+        ok = (idx >= 0).ravel()
+        out.append((np.repeat(nodes, kk)[ok], (idx + lo).ravel()[ok], dist.ravel()[ok],
+                    np.repeat(errs, kk)[ok]))
+        del index, vectors
+    return out
 
 
 def _top_per_node(node, ids, dist, err, n_nodes, k):

@@ -38,7 +38,8 @@ class MRFConfig:
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     faiss_gpu: bool = False
-    ivf_threshold: int = 200_000  # candidates per block above which FAISS uses an IVF index
+    ivf_threshold: int = 200_000  # candidates per index above which FAISS uses an IVF index
+    max_index_size: int = 131_072  # candidates per FAISS index (bounds the search's memory)
 
     def __post_init__(self) -> None:
         if self.patch_size < 3:
@@ -125,7 +126,8 @@ def inpaint_mrf(
                              f"uses {patch}")
         labels = timed("search", shortlist, field_, lattice, candidates, context, cfg.shortlist,
                        match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
-                       ivf_threshold=cfg.ivf_threshold, progress=progress)
+                       ivf_threshold=cfg.ivf_threshold, max_index_size=cfg.max_index_size,
+                       progress=progress)
         unary, scale = timed("unary", _unary, cfg, field_, labels, image, hole, lattice)
         pruned = timed("pruning", prune_labels, image, lattice.tops, lattice.lefts, labels.tops,
                        labels.lefts, unary, labels.weight, labels.count, lattice.edges,

@@ -1,0 +1,235 @@
+"""``inpaint batch``: many panels (or the tiles of one large panel) on Dask distributed.
+
+Two ways to give the work:
+
+* a folder of images, each paired with a mask by a pattern (``{stem}_mask.png`` by default) in
+  the same folder or in ``--masks DIR``; files that match the mask pattern are not panels;
+* one panel file with ``--tile T --overlap O``: the panel is cut into T x T cores, each processed
+  in a window grown by O pixels, and the cores are stitched back into one output.
+
+Items run as Dask tasks on a LocalCluster (``--workers N``) or an existing cluster
+(``--scheduler ADDRESS``). A finished item's output is kept and skipped on the next run unless
+``--force``; one item's failure is recorded and the others go on; ``summary.json`` in the output
+folder lists every item with its status, timings and peak memory.
+
+Tiled panels give the same pixels as ``inpaint run`` on the whole panel for every loss group whose
+work region (its bounding box grown by ``--margin``) lies inside the window of each tile that owns
+part of it; an overlap of at least the margin plus the size of the largest loss group ensures it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InpaintError
+from .pipeline import RunConfig
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm"}
+TILE_FOLDER = ".tiles"
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One unit of work: a panel and its mask, or one tile (window/core) of a panel."""
+
+    name: str
+    input: str
+    mask: str
+    output: str
+    window: tuple[int, int, int, int] | None = None   # tile mode: window read from the panel
+    core: tuple[int, int, int, int] | None = None     # tile mode: pixels this tile writes
+
+
+def _is_mask_name(name: str, stems: set[str], pattern: str) -> bool:
+    return any(name == pattern.format(stem=s) for s in stems)
+
+
+def folder_items(folder: Path, out_dir: Path, mask_pattern: str,
+                 masks_dir: Path | None = None) -> list[BatchItem]:
+    """Panels of ``folder`` paired with masks by ``mask_pattern`` (``{stem}`` = panel stem)."""
+    if "{stem}" not in mask_pattern:
+        raise InpaintError(f"mask pattern {mask_pattern!r} must contain {{stem}}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in
+                   IMAGE_SUFFIXES)
+    stems = {p.stem for p in files}
+    mask_folder = masks_dir or folder
+    items = []
+    for path in files:
+        if masks_dir is None and _is_mask_name(path.name, stems, mask_pattern):
+            continue   # a mask of another panel in the same folder
+        mask = mask_folder / mask_pattern.format(stem=path.stem)
+        items.append(BatchItem(name=path.name, input=str(path), mask=str(mask),
+                               output=str(out_dir / path.name)))
+    if not items:
+        raise InpaintError(f"no panels found in {folder}")
+    return items
+
+
+def tile_items(panel: Path, mask: Path, out_dir: Path, tile: int, overlap: int) -> list[BatchItem]:
+    """Tiles of one panel: cores of ``tile`` px, windows grown by ``overlap`` px."""
+    from .io import raster_info
+
+    if tile < 64 or overlap < 0:
+        raise InpaintError("--tile must be at least 64 and --overlap not negative")
+    meta = raster_info(panel)
+    tiles_dir = out_dir / TILE_FOLDER
+    items = []
+    for r0 in range(0, meta.height, tile):
+        for c0 in range(0, meta.width, tile):
+            core = (r0, c0, min(meta.height, r0 + tile), min(meta.width, c0 + tile))
+            window = (max(0, r0 - overlap), max(0, c0 - overlap),
+                      min(meta.height, core[2] + overlap), min(meta.width, core[3] + overlap))
+            name = f"{panel.stem}_r{r0:06d}_c{c0:06d}"
+            items.append(BatchItem(name=name, input=str(panel), mask=str(mask),
+                                   output=str(tiles_dir / f"{name}.tif"), window=window,
+                                   core=core))
+    return items
+
+
+def process_item(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: bool,
+                 threads: int | None = None) -> dict:
+    """Run one item (in a Dask worker); never raises: failures are returned as records."""
+    from inpaint.memory import PeakMemory
+
+    record = {"name": item.name, "input": item.input, "mask": item.mask, "output": item.output}
+    if os.path.exists(item.output) and not force:
+        return {**record, "status": "skipped", "reason": "output exists"}
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        with PeakMemory() as peak:
+            if item.window is None:
+                from .pipeline import run_file
+
+                report = run_file(item.input, item.mask, item.output, cfg,
+                                  invert_mask=invert_mask, force=force)
+            else:
+                report = _process_tile(item, cfg, force, invert_mask)
+        return {**record, "status": "done", "seconds": round(time.perf_counter() - start, 3),
+                "peak_rss_bytes": peak.peak_rss, "timings": report.get("timings", {}),
+                "missing": report.get("mask", {}).get("missing")}
+    except Exception as exc:  # noqa: BLE001 - one failed item must not stop the batch
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return {**record, "status": "failed", "error": f"{type(exc).__name__}: {message}",
+                "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _process_tile(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: bool) -> dict:
+    """Inpaint a tile's window in memory and write its core as a small GeoTIFF."""
+    from masks import read_mask
+
+    from .io import RasterReader, write_raster
+    from .pipeline import run
+
+    with RasterReader(item.input) as reader:
+        meta = reader.meta
+        full_mask = read_mask(item.mask, shape=(meta.height, meta.width), invert=invert_mask)
+        r0, c0, r1, c1 = item.window
+        window = reader.read(item.window)
+    result = run(window, full_mask[r0:r1, c0:c1], cfg)
+    cr0, cc0, cr1, cc1 = item.core
+    core = result.image.reshape(window.shape)[cr0 - r0:cr1 - r0, cc0 - c0:cc1 - c0]
+    Path(item.output).parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "dtype": str(core.dtype), "count": core.shape[2],
+               "height": core.shape[0], "width": core.shape[1]}
+    write_raster(item.output, np.ascontiguousarray(core), profile, force=force)
+    return result.report
+
+
+def stitch(panel: Path, items: list[BatchItem], output: Path, force: bool) -> None:
+    """Write the panel's tiles' cores into one output with the panel's profile."""
+    from .io import RasterWriter, raster_info, read_raster
+
+    meta = raster_info(panel)
+    with RasterWriter(output, meta, force=force) as writer:
+        for item in items:
+            core = read_raster(item.output).data
+            writer.write_window(core, item.core)
+
+
+def _client(scheduler: str | None, workers: int):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InpaintError("inpaint batch needs dask.distributed: pip install "
+                           "'inpaint[distributed]'") from None
+    # distributed configures its own loggers on import; keep only its warnings and errors
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny",
+                 "distributed.worker", "distributed.core", "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, TimeoutError) as exc:
+            raise InpaintError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_batch(items: list[BatchItem], cfg: RunConfig, out_dir: Path, *,
+              scheduler: str | None = None, workers: int = 2, force: bool = False,
+              invert_mask: bool = False, progress: bool = True,
+              stitch_to: tuple[Path, Path] | None = None) -> dict:
+    """Process ``items`` on Dask; write and return the summary (every item's record)."""
+    from tqdm.auto import tqdm
+
+    from .report import write_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    client, cluster = _client(scheduler, workers)
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1)) if cluster is not None else None
+    records = []
+    try:
+        from dask.distributed import as_completed
+
+        futures = [client.submit(process_item, item, cfg, force, invert_mask, threads,
+                                 pure=False, key=f"inpaint-{k}-{item.name}")
+                   for k, item in enumerate(items)]
+        bar = tqdm(total=len(futures), desc="batch", unit="item",
+                   disable=None if progress else True)
+        for future in as_completed(futures):
+            try:
+                record = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died: record, go on
+                record = {"name": "?", "status": "failed", "error": f"worker lost: {exc}"}
+            records.append(record)
+            bar.update(1)
+            if record["status"] == "failed":
+                log.info("%s failed: %s", record["name"], record["error"])
+        bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    order = {item.name: k for k, item in enumerate(items)}
+    records.sort(key=lambda r: order.get(r["name"], len(order)))
+    summary = {"items": records, "config": asdict(cfg),
+               "counts": {s: sum(r["status"] == s for r in records)
+                          for s in ("done", "skipped", "failed")},
+               "seconds": round(time.perf_counter() - start, 3),
+               "scheduler": scheduler or f"LocalCluster({workers} workers)"}
+    if stitch_to is not None:
+        panel, output = stitch_to
+        if summary["counts"]["failed"]:
+            summary["stitched"] = None
+            log.warning("not stitching %s: %d tile(s) failed", output, summary["counts"]["failed"])
+        elif output.exists() and summary["counts"]["done"] == 0:
+            summary["stitched"] = str(output)   # stitched by an earlier run, nothing new
+        else:
+            stitch(panel, items, output, force=force)
+            summary["stitched"] = str(output)
+    write_report(out_dir / "summary.json", summary)
+    return summary

@@ -1,0 +1,156 @@
+"""Memory model and run plan: choose the work-window size (and IR storage type) so that a run
+stays under a memory budget, before any pixel is processed.
+
+Predicted peak = process baseline (interpreter, torch, FAISS, GDAL)
+               + panel-wide maps (loss mask, loss-group labels, owned-pixel results)
+               + output streaming buffers
+               + one work window: bytes per window pixel x window area.
+
+Bytes per window pixel (see DESIGN.md section 6): float RGB copies of the window (input,
+pre-fill, current fill, composition accumulators), the Gabor/texton context features, the IR
+(C channels x 4 or 2 bytes; 0 in pixel mode) and the candidate bookkeeping. The candidate
+descriptors themselves are bounded by ``max_index_size`` per FAISS index (a constant), and the
+MRF's node and label tensors grow with the missing area, not with pixels x candidates.
+The per-pixel constants were calibrated on this machine with benchmarks/scaling.py and carry a
+safety factor; the report prints the prediction beside the measured peak.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import psutil
+
+from .errors import InpaintError
+
+#: Resident memory of the process before any panel work (imports, libraries), bytes.
+BASELINE_BYTES = 600 * 2**20
+#: Per window pixel, independent of the descriptor: RGB float copies, compose, context, masks.
+WINDOW_BYTES_PER_PIXEL = 420
+#: Per candidate FAISS index: descriptors + index copy for max_index_size candidates.
+INDEX_OVERHEAD = 2
+#: Per panel pixel: loss mask (1), group labels (4), grown-mask temporaries (2).
+PANEL_BYTES_PER_PIXEL = 7
+#: Safety factor on the window term (allocator fragmentation, transient copies).
+SAFETY = 1.25
+MIN_WINDOW = 64
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """'4GB', '800MB', '1.5G' (decimal units), '2GiB', '512MiB' (binary) or plain bytes."""
+    if text is None or isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?)b?\s*", str(text).lower())
+    if not match:
+        raise InpaintError(f"cannot read memory size {text!r}: use e.g. 4GB, 512MB or 2GiB")
+    value, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(value) * base ** " kmgt".index(unit or " "))
+
+
+def default_budget(device_type: str = "cpu") -> int:
+    """Half of the memory available now (of the GPU's free memory on CUDA)."""
+    if device_type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        return int(free * 0.5)
+    return int(psutil.virtual_memory().available * 0.5)
+
+
+@dataclass
+class Plan:
+    """How a run will be carried out, and what it is predicted to cost."""
+
+    budget_bytes: int
+    window: int
+    margin: int
+    ir_dtype: str
+    candidate_stride: int
+    max_index_size: int
+    predicted_peak_bytes: int
+    breakdown: dict
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        mib = 2**20
+        b = self.breakdown
+        return [
+            f"memory budget {self.budget_bytes / mib:,.0f} MiB; predicted peak "
+            f"{self.predicted_peak_bytes / mib:,.0f} MiB",
+            f"  work windows up to {self.window}x{self.window} px (margin {self.margin}), IR "
+            f"{self.ir_dtype}, candidate stride {self.candidate_stride}, FAISS flat indexes of "
+            f"<= {self.max_index_size:,} candidates",
+            f"  baseline {b['baseline'] / mib:,.0f} + panel maps {b['panel'] / mib:,.0f} + "
+            f"results {b['results'] / mib:,.0f} + streaming {b['streaming'] / mib:,.0f} + "
+            f"window {b['window'] / mib:,.0f} (IR {b['ir'] / mib:,.0f}, index "
+            f"{b['index'] / mib:,.0f}) MiB",
+        ]
+
+
+def window_bytes(side: int, ir_channels: int, ir_bytes: int, descriptor_dim: int,
+                 max_index_size: int) -> dict:
+    """Predicted bytes of one square work window of ``side`` pixels."""
+    area = side * side
+    ir = area * ir_channels * ir_bytes
+    index = min(area, max_index_size) * descriptor_dim * 4 * INDEX_OVERHEAD
+    rest = area * WINDOW_BYTES_PER_PIXEL
+    return {"ir": ir, "index": index, "rest": rest,
+            "window": int(SAFETY * (ir + index + rest))}
+
+
+def make_plan(
+    shape: tuple[int, int],
+    bands: int,
+    itemsize: int,
+    missing: int,
+    *,
+    budget: int | None,
+    max_window: int,
+    margin: int,
+    ir_channels: int,
+    descriptor_dim: int,
+    ir_dtype: str = "float32",
+    candidate_stride: int = 1,
+    max_index_size: int = 131_072,
+) -> Plan:
+    """The largest window (<= max_window) whose predicted peak fits ``budget`` bytes.
+
+    Falls back to fp16 IR storage before shrinking below the minimum window; raises
+    InpaintError when even the smallest window does not fit.
+    """
+    height, width = shape
+    budget = budget if budget is not None else default_budget()
+    panel = height * width * PANEL_BYTES_PER_PIXEL
+    results = missing * (16 + bands * itemsize)
+    row_bytes = width * bands * itemsize
+    streaming = 2 * max(row_bytes, min(64 * 2**20, height * row_bytes))
+    fixed = BASELINE_BYTES + panel + results + streaming
+    smallest = max(MIN_WINDOW, 2 * margin + 16)
+    dtypes = [ir_dtype] if ir_dtype == "float16" or ir_channels == 0 else [ir_dtype, "float16"]
+    for dtype in dtypes:
+        ir_bytes = 2 if dtype == "float16" else 4
+        side = min(max_window, max(height, width) + 2 * margin)
+        while side >= smallest:
+            w = window_bytes(side, ir_channels, ir_bytes, descriptor_dim, max_index_size)
+            if fixed + w["window"] <= budget:
+                breakdown = {"baseline": BASELINE_BYTES, "panel": panel, "results": results,
+                             "streaming": streaming, **w}
+                return Plan(budget_bytes=budget, window=side, margin=margin, ir_dtype=dtype,
+                            candidate_stride=candidate_stride, max_index_size=max_index_size,
+                            predicted_peak_bytes=fixed + w["window"], breakdown=breakdown)
+            side = int(side / math.sqrt(2))
+    need = fixed + window_bytes(smallest, ir_channels, 2, descriptor_dim,
+                                max_index_size)["window"]
+    raise InpaintError(f"memory budget {budget / 2**20:,.0f} MiB is too small: even one "
+                       f"{smallest}x{smallest} window needs about {need / 2**20:,.0f} MiB "
+                       f"for this {width}x{height} panel")
+
+
+def mask_missing(mask: np.ndarray) -> int:
+    return int(np.count_nonzero(mask))
