@@ -65,17 +65,17 @@ def pool_windows(
     device = ir.device
     tops, lefts = _as_index(tops, device), _as_index(lefts, device)
     _check_positions(ir.shape[1:], tops, lefts, patch_size)
-    padded = -(-patch_size // POOL_CELL) * POOL_CELL
-    before = (padded - patch_size) // 2
-    pad = (before, padded - patch_size - before) * 2
+    cells = cell_bounds(patch_size)
     out = []
     for s in range(0, len(tops), chunk):
-        win = gather_windows(ir, tops[s:s + chunk], lefts[s:s + chunk], patch_size).float()
+        win = gather_windows(ir, tops[s:s + chunk], lefts[s:s + chunk], patch_size)
         if exclude is not None:
-            win = win.masked_fill(exclude[s:s + chunk, None].to(device), 0.0)
-        if any(pad):
-            win = F.pad(win, pad)
-        out.append(F.max_pool2d(win, POOL_CELL).flatten(1))
+            win = win.masked_fill(exclude[s:s + chunk, None].to(device), 0)
+        # max over each (clipped) cell: the same as zero-padding to a multiple of 8 and
+        # pooling, because IR >= 0, without the padded copy
+        pooled = torch.stack([win[:, :, r:r + h, c:c + w].amax(dim=(-2, -1))
+                              for r, h in cells for c, w in cells], dim=-1)
+        out.append(pooled.float().flatten(1))
     if not out:
         return torch.empty((0, descriptor_dim(ir.shape[0], patch_size)), device=device)
     return torch.cat(out)

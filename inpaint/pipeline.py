@@ -25,7 +25,7 @@ from mrf import ContextConfig, MRFConfig, PixelField, inpaint_mrf, prefill
 from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
 from .io import from_float, to_float
-from .memory import PeakMemory
+from .memory import PeakMemory, process_peak_rss
 from .plan import Plan, default_budget, make_plan
 from .regions import (Box, Region, owned_pixels, plan_regions, split_region,
                       with_enough_sources)
@@ -49,6 +49,8 @@ class RunConfig:
     passes: int = 2
     candidate_stride: int = 1
     unary: str = "field"
+    temperature: float = 10.0     # NCMP temperature (pixel-SSD units)
+    soft_compose: bool = True     # paste every kept label weighted by its belief
     correction: str = "harmonic"
     use_context: bool = True
     ir_dtype: str = "float32"
@@ -79,6 +81,7 @@ class RunConfig:
             patch_size=self.patch, step=self.patch_step, shortlist=self.shortlist,
             labels=self.labels, iterations=self.iterations, passes=self.passes,
             candidate_stride=self.candidate_stride, unary=self.unary,
+            temperature=self.temperature, soft_compose=self.soft_compose,
             correction=self.correction, use_context=self.use_context,
             context=ContextConfig(seed=self.seed), faiss_gpu=use_gpu)
 
@@ -399,6 +402,7 @@ def run_file(
                   raster={"height": meta.height, "width": meta.width, "bands": meta.bands,
                           "dtype": str(meta.dtype)},
                   config=asdict(cfg), peak_rss_bytes=peak.peak_rss,
+                  process_peak_rss_bytes=process_peak_rss(),
                   peak_device_bytes=peak.peak_device,
                   seconds=round(time.perf_counter() - t0, 3),
                   total_seconds=round(time.perf_counter() - t_start, 3))

@@ -38,7 +38,7 @@ class MRFConfig:
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     faiss_gpu: bool = False
-    ivf_threshold: int = 200_000  # candidates per index above which FAISS uses an IVF index
+    ivf_threshold: int = 20_000   # candidates per index above which FAISS uses an IVF index
     max_index_size: int = 131_072  # candidates per FAISS index (bounds the search's memory)
 
     def __post_init__(self) -> None:
@@ -174,13 +174,19 @@ def inpaint_mrf(
     return MRFResult(image=current, stats=stats, timings=timings)
 
 
-def _unary(cfg, field_, labels, image, hole, lattice) -> tuple[np.ndarray, float]:
+def _unary(cfg, field_, labels, image, hole, lattice,
+           calibration_nodes: int = 1000) -> tuple[np.ndarray, float]:
     """Unary costs in pixel-SSD units, and the factor that took field distances there."""
     if isinstance(field_, PixelField):
         return labels.distance, 1.0
-    pixel = masked_ssd(image, hole, lattice.tops, lattice.lefts, labels.tops, labels.lefts,
-                       cfg.patch_size)
     if cfg.unary == "pixel":
+        pixel = masked_ssd(image, hole, lattice.tops, lattice.lefts, labels.tops, labels.lefts,
+                           cfg.patch_size)
         return pixel, 1.0
-    scale = calibrate_scale(labels.distance.ravel(), pixel.ravel())
+    # the scale is a ratio of medians: an evenly spaced subset of nodes estimates it well
+    sample = np.linspace(0, lattice.n_nodes - 1, min(lattice.n_nodes, calibration_nodes))
+    sample = np.unique(sample.astype(np.int64))
+    pixel = masked_ssd(image, hole, lattice.tops[sample], lattice.lefts[sample],
+                       labels.tops[sample], labels.lefts[sample], cfg.patch_size)
+    scale = calibrate_scale(labels.distance[sample].ravel(), pixel.ravel())
     return labels.distance * scale, scale
