@@ -126,7 +126,7 @@ def _bad_cases(tmp, img, msk, image):
     return {
         "size mismatch": (["--mask", small], "is 40x50 pixels but the image is 96x96"),
         "mask covers everything": (["--mask", full], "too few known pixels"),
-        "missing image": (["--mask", msk], "does not exist", tmp / "nope.png"),
+        "missing image": (["--mask", msk], "no such file", tmp / "nope.png"),
         "corrupt image": (["--mask", msk], "corrupt", corrupt),
         "corrupt mask": (["--mask", garbage_mask], "cannot read mask"),
         "unsupported dtype": (["--mask", msk], "unsupported data type", int32),
