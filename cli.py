@@ -220,7 +220,7 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
 
     try:
         return RunConfig(descriptor=descriptor, device=device, patch_step=patch_step,
-                         patch_size=patch_size, labels=labels, shortlist=shortlist,
+                         patch_size=patch_size or None, labels=labels, shortlist=shortlist,
                          iterations=iterations, passes=passes, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
                          memory_budget=parse_size(memory_budget), window=window, margin=margin)
