@@ -190,9 +190,11 @@ def mrf_options(func):
         click.option("--passes", default=2, show_default=True,
                      help="Search + inference passes; later passes search with the previous "
                           "fill."),
-        click.option("--unary", type=click.Choice(["field", "pixel"]), default="field",
+        click.option("--unary", type=click.Choice(["pixel", "field"]), default="pixel",
                      show_default=True,
-                     help="Unary cost: masked descriptor distance (field) or masked pixel SSD."),
+                     help="Distance that re-ranks the descriptor shortlist and is the unary "
+                          "cost: masked pixel SSD (pixel), or the masked descriptor distance "
+                          "of the papers (field; about 2x slower, same quality measured)."),
         click.option("--no-context", is_flag=True,
                      help="Search candidates in the whole image instead of context-matched "
                           "blocks."),

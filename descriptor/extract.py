@@ -66,15 +66,19 @@ def pool_windows(
     tops, lefts = _as_index(tops, device), _as_index(lefts, device)
     _check_positions(ir.shape[1:], tops, lefts, patch_size)
     cells = cell_bounds(patch_size)
+    hwc = ir.permute(1, 2, 0)            # a view; contiguous when the IR is stored channels-last
+    offsets = torch.arange(patch_size, device=device)
     out = []
     for s in range(0, len(tops), chunk):
-        win = gather_windows(ir, tops[s:s + chunk], lefts[s:s + chunk], patch_size)
+        rows = (tops[s:s + chunk, None] + offsets)[:, :, None]
+        cols = (lefts[s:s + chunk, None] + offsets)[:, None, :]
+        win = hwc[rows, cols]             # (n, P, P, C): contiguous C-vectors per pixel
         if exclude is not None:
-            win = win.masked_fill(exclude[s:s + chunk, None].to(device), 0)
+            win = win.masked_fill(exclude[s:s + chunk, :, :, None].to(device), 0)
         # max over each (clipped) cell: the same as zero-padding to a multiple of 8 and
         # pooling, because IR >= 0, without the padded copy
-        pooled = torch.stack([win[:, :, r:r + h, c:c + w].amax(dim=(-2, -1))
-                              for r, h in cells for c, w in cells], dim=-1)
+        pooled = torch.stack([win[:, r:r + h, c:c + w].amax(dim=(1, 2))
+                              for r, h in cells for c, w in cells], dim=-1)    # (n, C, cells)
         out.append(pooled.float().flatten(1))
     if not out:
         return torch.empty((0, descriptor_dim(ir.shape[0], patch_size)), device=device)

@@ -64,7 +64,9 @@ def compute_ir(
     device = torch.device(device)
     encoder = encoder.to(device).eval()
     channels = _out_channels(encoder)
-    ir = torch.empty((channels, height, width), dtype=dtype, device=device)
+    # channels-last storage: (C, H, W) indexing over (H, W, C) memory, so that gathering the
+    # C-vector of a pixel (window pooling) reads contiguous memory
+    ir = torch.empty((height, width, channels), dtype=dtype, device=device).permute(2, 0, 1)
     halo = RF_RADIUS
     starts = [(y, x) for y in range(0, height, tile) for x in range(0, width, tile)]
     for y0, x0 in tqdm(starts, desc="IR tiles", disable=not progress or len(starts) < 2, leave=False):

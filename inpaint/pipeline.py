@@ -48,7 +48,7 @@ class RunConfig:
     iterations: int = 10
     passes: int = 2
     candidate_stride: int = 1
-    unary: str = "field"
+    unary: str = "pixel"          # exact re-ranking and unary: masked pixel SSD or "field"
     temperature: float = 10.0     # NCMP temperature (pixel-SSD units)
     soft_compose: bool = True     # paste every kept label weighted by its belief
     correction: str = "harmonic"

@@ -64,14 +64,12 @@ def blend_patches(
     return blend.reshape(height, width, channels).numpy(), wsum.reshape(height, width).numpy()
 
 
-def harmonic_extension(values: np.ndarray, hole: np.ndarray, *, rtol: float = 1e-6,
-                       maxiter: int = 5000) -> np.ndarray:
+def harmonic_extension(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Solve Laplace's equation inside ``hole`` with ``values`` outside as boundary condition.
 
     values: (H, W, C); returns (n_hole, C) float64, in the raster order of the hole pixels.
     5-point Laplacian with Dirichlet data from the known 4-neighbours; image borders are
-    natural (Neumann) boundaries. Conjugate gradients: holes are thin or small, so it converges
-    in tens to hundreds of iterations.
+    natural (Neumann) boundaries.
     """
     height, width = hole.shape
     flat_hole = np.flatnonzero(hole.ravel())
@@ -98,14 +96,12 @@ def harmonic_extension(values: np.ndarray, hole: np.ndarray, *, rtol: float = 1e
         (np.r_[degree, -np.ones(len(off_r))], (np.r_[np.arange(n), off_r], np.r_[np.arange(n), off_c])),
         shape=(n, n))
     # A component with no known neighbour at all (cannot happen for a usable mask) would make
-    # the system singular; a tiny diagonal shift keeps CG well posed and its solution near 0.
-    matrix = matrix + sp.identity(n) * 1e-9
-    preconditioner = sp.diags(1.0 / np.maximum(degree, 1.0))
-    out = np.empty((n, values.shape[2]))
-    for c in range(values.shape[2]):
-        solution, _ = spla.cg(matrix, rhs[:, c], rtol=rtol, maxiter=maxiter, M=preconditioner)
-        out[:, c] = solution
-    return out
+    # the system singular; a tiny diagonal shift keeps it well posed and its solution near 0.
+    matrix = (matrix + sp.identity(n) * 1e-9).tocsc()
+    # Direct sparse factorisation, once for all channels: windows are bounded, so the system
+    # is at most a few hundred thousand unknowns, where this beats conjugate gradients on
+    # blob-shaped holes by an order of magnitude.
+    return spla.splu(matrix, permc_spec="COLAMD").solve(rhs)
 
 
 def compose(

@@ -28,7 +28,7 @@ class ContextConfig:
     min_block_fraction: int = 8      # f: min block side = side / f
     reliable_fraction: float = 0.5   # r: a block with more known pixels is "reliable"
     max_matches: int = 10
-    kmeans_samples: int = 200_000    # known pixels used to fit the textons
+    kmeans_samples: int = 50_000     # known pixels used to fit the textons
     seed: int = 0
 
 
@@ -112,7 +112,7 @@ def texton_map(image: np.ndarray, hole: np.ndarray, cfg: ContextConfig) -> np.nd
     sample = known if len(known) <= cfg.kmeans_samples else rng.choice(
         known, cfg.kmeans_samples, replace=False)
     k = min(cfg.textons, len(sample))
-    kmeans = faiss.Kmeans(flat.shape[1], k, niter=50, seed=cfg.seed, verbose=False)
+    kmeans = faiss.Kmeans(flat.shape[1], k, niter=25, seed=cfg.seed, verbose=False)
     kmeans.train(np.ascontiguousarray(flat[np.sort(sample)]))
     _, labels = kmeans.index.search(np.ascontiguousarray(flat), 1)
     labels = labels.reshape(hole.shape).astype(np.int16)

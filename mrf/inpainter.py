@@ -27,6 +27,7 @@ class MRFConfig:
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
     passes: int = 2               # search + inference passes; later ones query with the fill
+    research_fraction: float = 0.5  # later passes re-search nodes missing more than this share
     candidate_stride: int = 1     # grid step of the source patches
     unary: str = "field"          # "field": distance of the patch field; "pixel": pixel SSD
     temperature: float = 1.0      # NCMP softmax temperature (pixel-SSD units)
@@ -119,16 +120,27 @@ def inpaint_mrf(
         f"{len(candidates)} candidate patches")
     threshold = uncertainty_threshold(cfg.context.match_threshold, patch)
     current, history = image, []
+    labels, unary, scale = None, None, 1.0
     for n_pass in range(1, cfg.passes + 1):
+        # Pass 1 searches every node with the pre-filled query; later passes re-search only the
+        # nodes that are mostly missing, whose query improves with the fill (the others are
+        # matched on their own known pixels, which no pass changes).
+        search = np.arange(lattice.n_nodes) if labels is None else \
+            np.flatnonzero(lattice.missing > cfg.research_fraction * patch * patch)
+        if not len(search):
+            break   # nothing would change: the previous pass's result stands
         field_ = timed("field", make_field, current)
         if field_.patch_size != patch:
-            raise ValueError(f"patch field describes {field_.patch_size}-px patches, the MRF "
-                             f"uses {patch}")
-        labels = timed("search", shortlist, field_, lattice, candidates, context, cfg.shortlist,
-                       match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
-                       ivf_threshold=cfg.ivf_threshold, max_index_size=cfg.max_index_size,
-                       progress=progress)
-        unary, scale = timed("unary", _unary, cfg, field_, labels, image, hole, lattice)
+            raise ValueError(f"patch field describes {field_.patch_size}-px patches, the "
+                             f"MRF uses {patch}")
+        found, found_unary, found_scale = timed(
+            "search", _search, cfg, field_, lattice.subset(search), candidates, context,
+            image, hole, progress, scale if labels is not None else None)
+        if labels is None:
+            labels, unary, scale = found, found_unary, found_scale
+        else:
+            labels.replace_rows(search, found)
+            unary[search] = found_unary
         pruned = timed("pruning", prune_labels, image, lattice.tops, lattice.lefts, labels.tops,
                        labels.lefts, unary, labels.weight, labels.count, lattice.edges,
                        cfg.labels, threshold, patch, progress=progress)
@@ -143,19 +155,21 @@ def inpaint_mrf(
                        vertical=lattice.offsets[:, 0] > 0)
         say(f"pass {n_pass}: NCMP {result.iterations} iterations, energy "
             f"{result.energies[0]:.2f} -> {result.energies[-1]:.2f}")
-        if cfg.soft_compose:
-            # every kept label pasted with its NCMP belief: an expectation, not one sample
-            n_labels = kept_tops.shape[1]
-            current = timed("compose", compose, image, hole, np.repeat(lattice.tops, n_labels),
-                            np.repeat(lattice.lefts, n_labels), kept_tops.ravel(),
-                            kept_lefts.ravel(), patch, power=cfg.blend_power,
-                            correction=cfg.correction, patch_weights=result.beliefs.ravel())
+        weights = result.beliefs
+        if not cfg.soft_compose:
+            weights = np.eye(weights.shape[1])[result.labels]
         else:
-            chosen = result.labels[:, None]
-            current = timed("compose", compose, image, hole, lattice.tops, lattice.lefts,
-                            np.take_along_axis(kept_tops, chosen, 1)[:, 0],
-                            np.take_along_axis(kept_lefts, chosen, 1)[:, 0], patch,
-                            power=cfg.blend_power, correction=cfg.correction)
+            # Soft: every kept label pasted with its NCMP belief, an expectation that suits thin
+            # losses. Nodes mostly missing take their best label alone, so large lacunae get
+            # copied texture rather than an average of candidates (which would blur).
+            mostly_missing = lattice.missing > cfg.research_fraction * patch * patch
+            weights = np.where(mostly_missing[:, None],
+                               np.eye(weights.shape[1])[result.labels], weights)
+        n_labels = kept_tops.shape[1]
+        current = timed("compose", compose, image, hole, np.repeat(lattice.tops, n_labels),
+                        np.repeat(lattice.lefts, n_labels), kept_tops.ravel(),
+                        kept_lefts.ravel(), patch, power=cfg.blend_power,
+                        correction=cfg.correction, patch_weights=weights.ravel())
         history.append({"pass": n_pass, "iterations": int(result.iterations),
                         "energies": [round(e, 4) for e in result.energies],
                         "unary_scale": scale})
@@ -174,15 +188,29 @@ def inpaint_mrf(
     return MRFResult(image=current, stats=stats, timings=timings)
 
 
+def _search(cfg, field_, lattice, candidates, context, image, hole, progress,
+            scale: float | None):
+    """Shortlist of the lattice's nodes and their unaries (pixel-SSD units); ``scale`` reuses an
+    earlier pass's field-to-pixel calibration so all nodes share one scale."""
+    patch = cfg.patch_size
+    pixel_unary = isinstance(field_, PixelField) or cfg.unary == "pixel"
+    exact = (lambda t, l: masked_ssd(image, hole, lattice.tops, lattice.lefts, t, l, patch)) \
+        if pixel_unary else None
+    labels = shortlist(field_, lattice, candidates, context, cfg.shortlist,
+                       match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
+                       ivf_threshold=cfg.ivf_threshold, max_index_size=cfg.max_index_size,
+                       exact=exact, progress=progress)
+    if scale is not None and not pixel_unary:
+        return labels, labels.distance * scale, scale
+    unary, scale = _unary(cfg, field_, labels, image, hole, lattice)
+    return labels, unary, scale
+
+
 def _unary(cfg, field_, labels, image, hole, lattice,
            calibration_nodes: int = 1000) -> tuple[np.ndarray, float]:
     """Unary costs in pixel-SSD units, and the factor that took field distances there."""
-    if isinstance(field_, PixelField):
-        return labels.distance, 1.0
-    if cfg.unary == "pixel":
-        pixel = masked_ssd(image, hole, lattice.tops, lattice.lefts, labels.tops, labels.lefts,
-                           cfg.patch_size)
-        return pixel, 1.0
+    if isinstance(field_, PixelField) or cfg.unary == "pixel":
+        return labels.distance, 1.0   # the shortlist was re-ranked by masked pixel SSD
     # the scale is a ratio of medians: an evenly spaced subset of nodes estimates it well
     sample = np.linspace(0, lattice.n_nodes - 1, min(lattice.n_nodes, calibration_nodes))
     sample = np.unique(sample.astype(np.int64))

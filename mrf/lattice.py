@@ -27,6 +27,13 @@ class Lattice:
     def n_nodes(self) -> int:
         return len(self.tops)
 
+    def subset(self, nodes: np.ndarray) -> "Lattice":
+        """The given nodes alone (no edges): for searching labels of part of the lattice."""
+        empty = np.empty((0, 2), dtype=np.int64)
+        return Lattice(patch=self.patch, step=self.step, tops=self.tops[nodes],
+                       lefts=self.lefts[nodes], edges=empty, offsets=empty,
+                       missing=self.missing[nodes])
+
     def neighbours(self) -> list[np.ndarray]:
         """Per node, the indices of its neighbours."""
         out = [[] for _ in range(self.n_nodes)]
