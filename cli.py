@@ -175,12 +175,12 @@ def mrf_options(func):
                           "beat)."),
         click.option("--device", default="auto", show_default=True,
                      help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N."),
-        click.option("--patch-step", "patch_step", default=4, show_default=True,
-                     help="Lattice step g; patches are (2g+1)^2 unless --patch-size is given. "
-                          "Smaller steps suit thin cracks."),
-        click.option("--patch-size", type=int, default=None,
-                     help="Patch side (default 2g+1). The chen descriptor needs 16, a vae "
-                          "its training patch size (16 for the built-in)."),
+        click.option("--patch-step", "patch_step", default=3, show_default=True,
+                     type=click.IntRange(1),
+                     help="Lattice step g between patch nodes; smaller steps suit thin cracks."),
+        click.option("--patch-size", type=click.IntRange(0), default=9, show_default=True,
+                     help="Patch side (0 = 2g+1). The chen descriptor needs 16, a vae its "
+                          "training patch size (16 for the built-in)."),
         click.option("--labels", default=10, show_default=True,
                      help="Labels per node kept by the pruning pass (L)."),
         click.option("--shortlist", default=32, show_default=True,
@@ -216,7 +216,8 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, unary, no_context, ir_dtype, seed, memory_budget, window, margin):
+                passes, unary, no_context, ir_dtype, seed, memory_budget, window, margin,
+                workers=1):
     from inpaint.pipeline import RunConfig
     from inpaint.plan import parse_size
 
@@ -225,7 +226,8 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
                          patch_size=patch_size or None, labels=labels, shortlist=shortlist,
                          iterations=iterations, passes=passes, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
-                         memory_budget=parse_size(memory_budget), window=window, margin=margin)
+                         memory_budget=parse_size(memory_budget), window=window, margin=margin,
+                         workers=workers)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -244,11 +246,14 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
 @click.option("--preview", "preview_path", type=click.Path(dir_okay=False),
               help="Write a PNG montage: input | mask overlay | result.")
 @click.option("--force", is_flag=True, help="Overwrite existing output and report files.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
+              help="Processes inpainting work regions in parallel (0 = one per CPU core; "
+                   "the memory plan may use fewer; always 1 on CUDA).")
 @mrf_options
 @with_verbosity
 @_expected_errors
 def run(image, mask_path, output, invert_mask, dilate_radius, report_path, preview_path, force,
-        verbose, quiet, **mrf):
+        workers, verbose, quiet, **mrf):
     """Inpaint IMAGE where MASK marks paint loss, changing no other pixel.
 
     The output keeps the input's data type, bands (alpha copied, not inpainted) and profile
@@ -258,7 +263,7 @@ def run(image, mask_path, output, invert_mask, dilate_radius, report_path, previ
     from inpaint.pipeline import run_file
 
     _setup_logging(verbose, quiet)
-    cfg = _run_config(**mrf)
+    cfg = _run_config(**mrf, workers=workers)
     report = run_file(image, mask_path, output, cfg, invert_mask=invert_mask,
                       dilate_radius=dilate_radius, force=force, report_path=report_path,
                       preview_path=preview_path, progress=not quiet)

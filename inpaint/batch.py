@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +100,7 @@ def process_item(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: bool
     from inpaint.memory import PeakMemory
 
     record = {"name": item.name, "input": item.input, "mask": item.mask, "output": item.output}
+    cfg = replace(cfg, workers=1)   # Dask worker processes are the parallelism here
     if os.path.exists(item.output) and not force:
         return {**record, "status": "skipped", "reason": "output exists"}
     if threads:

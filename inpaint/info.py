@@ -62,7 +62,8 @@ def info_lines() -> list[str]:
     lines.append(header)
     for r in builtin_summaries():
         loss = f"{r['val_loss']:.4f}" if isinstance(r["val_loss"], float) else "?"
+        steps = "L-BFGS iterations" if r["arch"] == "chen" else "epochs"
         lines.append(f"  {r['name']:<6} {r['arch']:<6} {r['dim']:>4} {r['patch']:>5} "
                      f"{r['padding_mode']:<14} {r['images']} images, {r['patches']} patches, "
-                     f"{r['epochs']} epochs, validation loss {loss}")
+                     f"{r['epochs']} {steps}, validation loss {loss}")
     return lines

@@ -8,6 +8,7 @@ only missing pixels -> back to the input dtype.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ class RunConfig:
     margin: int = 32              # context and source pixels around each loss group
     window: int = 512             # largest work-region side (the memory plan may lower it)
     memory_budget: int | None = None  # bytes; None = half the available memory
+    workers: int = 0              # region worker processes; 0 = one per CPU core (CPU only)
     seed: int = 0
     min_known_fraction: float = 0.05
 
@@ -68,6 +70,8 @@ class RunConfig:
                              f"({2 * self.margin + self.patch})")
         if self.memory_budget is not None and self.memory_budget <= 0:
             raise ValueError("memory budget must be positive")
+        if self.workers < 0:
+            raise ValueError("workers must be 0 (one per core) or more")
         if self.ir_dtype not in ("float32", "float16"):
             raise ValueError("IR dtype must be float32 or float16")
         self.mrf_config(False)  # validates the MRF parameters
@@ -161,6 +165,7 @@ class RegionInpainter:
 
     def __init__(self, cfg: RunConfig, device: torch.device, use_gpu: bool):
         self.cfg = cfg
+        self.device = device
         self.make_field, self.field_info = field_factory(cfg.descriptor, cfg.patch, device,
                                                          cfg.ir_dtype)
         self.mrf_config = cfg.mrf_config(use_gpu)
@@ -187,28 +192,55 @@ def inpaint_regions(
     labels: np.ndarray,
     inpainter: RegionInpainter,
     *,
+    workers: int = 1,
     progress: bool = False,
 ) -> Iterator[RegionResult]:
-    """Inpaint every region in turn; ``read_colour(window)`` gives the colour bands there."""
+    """Inpaint every region; ``read_colour(window)`` gives the colour bands there.
+
+    With ``workers`` > 1 (CPU only) regions run in that many worker processes, each holding
+    its own copy of the descriptor; the parent reads windows and collects owned pixels.
+    """
     from tqdm.auto import tqdm
 
-    bar = tqdm(regions, desc="regions", unit="region", leave=False,
+    bar = tqdm(total=len(regions), desc="regions", unit="region", leave=False,
                disable=None if progress and len(regions) > 1 else True)
     inner = _progress_factory(progress and len(regions) == 1)
-    for region in bar:
-        yield from _inpaint_region(read_colour, mask, region, labels, inpainter, inner)
+    if workers > 1 and len(regions) >= 2 * workers and inpainter.device.type == "cpu":
+        results = _parallel_regions(read_colour, mask, regions, labels, inpainter, workers)
+    else:
+        results = (r for region in regions
+                   for r in _inpaint_region(read_colour, mask, region, labels, inpainter, inner))
+    for result in results:
+        bar.update(1)
+        yield result
+    bar.close()
+
+
+def _region_inputs(read_colour, mask, region: Region, labels, patch: int, shortlist: int):
+    """The region (window grown if it lacks sources), its colour, hole and owned pixels."""
+    region = with_enough_sources(region, mask, patch, shortlist)
+    r0, c0, r1, c1 = region.window
+    hole = mask[r0:r1, c0:c1]
+    if min(hole.shape) <= patch:
+        raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
+                           f"small for {patch}x{patch} patches")
+    return region, read_colour(region.window), hole, owned_pixels(region, labels)
+
+
+def _finish(region: Region, colour: np.ndarray, own: np.ndarray, image: np.ndarray, stats,
+            timings) -> RegionResult:
+    out = image[:, :, :1] if colour.shape[2] == 1 else image
+    rows, cols = np.nonzero(own)
+    return RegionResult(region=region, rows=rows + region.window[0], cols=cols + region.window[1],
+                        values=from_float(out[own], colour.dtype), stats=stats, timings=timings)
 
 
 def _inpaint_region(read_colour, mask, region: Region, labels, inpainter: RegionInpainter,
                     progress) -> Iterator[RegionResult]:
     """One region; when the device runs out of memory, its core is split in four and retried."""
-    region = with_enough_sources(region, mask, inpainter.cfg.patch, inpainter.cfg.shortlist)
-    r0, c0, r1, c1 = region.window
-    colour = read_colour(region.window)
-    hole = mask[r0:r1, c0:c1]
-    if min(hole.shape) <= inpainter.cfg.patch:
-        raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
-                           f"small for {inpainter.cfg.patch}x{inpainter.cfg.patch} patches")
+    cfg = inpainter.cfg
+    region, colour, hole, own = _region_inputs(read_colour, mask, region, labels, cfg.patch,
+                                               cfg.shortlist)
     try:
         image, stats, timings = inpainter.inpaint(colour, hole, progress=progress)
     except torch.cuda.OutOfMemoryError:
@@ -216,18 +248,55 @@ def _inpaint_region(read_colour, mask, region: Region, labels, inpainter: Region
         if not parts:
             raise InpaintError("the GPU ran out of memory even for the smallest work window: "
                                "use --device cpu") from None
+        h, w = hole.shape
         log.warning("device out of memory on a %dx%d window: retrying in %d smaller windows",
-                    r1 - r0, c1 - c0, len(parts))
+                    h, w, len(parts))
         del colour
         torch.cuda.empty_cache()
         for part in parts:
             yield from _inpaint_region(read_colour, mask, part, labels, inpainter, progress)
         return
-    own = owned_pixels(region, labels)
-    out = image[:, :, :1] if colour.shape[2] == 1 else image
-    rows, cols = np.nonzero(own)
-    yield RegionResult(region=region, rows=rows + r0, cols=cols + c0,
-                       values=from_float(out[own], colour.dtype), stats=stats, timings=timings)
+    yield _finish(region, colour, own, image, stats, timings)
+
+
+# Worker processes of a parallel run each build one RegionInpainter at start-up and keep it
+# for their lifetime (loading the descriptor once per process, not once per region).
+_worker_inpainter: RegionInpainter | None = None
+
+
+def _init_worker(cfg: RunConfig, threads: int) -> None:
+    global _worker_inpainter
+    torch.set_num_threads(threads)
+    _worker_inpainter = RegionInpainter(cfg, torch.device("cpu"), use_gpu=False)
+
+
+def _worker_task(region: Region, colour: np.ndarray, hole: np.ndarray,
+                 own: np.ndarray) -> RegionResult:
+    image, stats, timings = _worker_inpainter.inpaint(colour, hole)
+    return _finish(region, colour, own, image, stats, timings)
+
+
+def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpainter,
+                      workers: int) -> Iterator[RegionResult]:
+    """Regions on a process pool; at most 2 per worker in flight, so memory stays bounded."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    cfg = inpainter.cfg
+    threads = max(1, (torch.get_num_threads() or 1) // workers)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                initargs=(cfg, threads)) as pool:
+        pending: set = set()
+        for region in regions:
+            inputs = _region_inputs(read_colour, mask, region, labels, cfg.patch, cfg.shortlist)
+            pending.add(pool.submit(_worker_task, *inputs))
+            if len(pending) >= 2 * workers:
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+        for future in cf.as_completed(pending):
+            yield future.result()
 
 
 def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
@@ -264,13 +333,16 @@ def plan_run(cfg: RunConfig, shape: tuple[int, int], bands: int, itemsize: int,
     _, info = field_factory(cfg.descriptor, cfg.patch, torch.device("cpu"), cfg.ir_dtype)
     budget = cfg.memory_budget if cfg.memory_budget is not None else \
         default_budget(device.type)
+    workers = cfg.workers or (os.cpu_count() or 1)
+    if device.type != "cpu":
+        workers = 1   # one process drives the GPU
     plan = make_plan(shape, bands, itemsize, missing, budget=budget, max_window=cfg.window,
                      margin=cfg.margin, ir_channels=info.get("ir_channels", 0),
                      descriptor_dim=info["dim"], ir_dtype=cfg.ir_dtype,
-                     candidate_stride=cfg.candidate_stride)
+                     candidate_stride=cfg.candidate_stride, workers=workers)
     for line in plan.lines():
         log.info(line)
-    planned = replace(cfg, window=plan.window, ir_dtype=plan.ir_dtype)
+    planned = replace(cfg, window=plan.window, ir_dtype=plan.ir_dtype, workers=plan.workers)
     return planned, plan, device, use_gpu, RegionInpainter(planned, device, use_gpu)
 
 
@@ -302,7 +374,7 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         out = colour.copy()
         results = []
         for r in inpaint_regions(lambda w: colour[w[0]:w[2], w[1]:w[3]], mask, regions, labels,
-                                 inpainter, progress=progress):
+                                 inpainter, workers=cfg.workers, progress=progress):
             out[r.rows, r.cols] = r.values
             results.append(r)
     if alpha is not None:
@@ -384,7 +456,7 @@ def run_file(
             regions, labels = plan_regions(mask, cfg.margin, cfg.window)
             read = lambda w: reader.read(w)[:, :, :n_colour]
             results = list(inpaint_regions(read, mask, regions, labels, inpainter,
-                                           progress=progress))
+                                           workers=cfg.workers, progress=progress))
             del labels
         else:
             log.warning("the mask is empty: nothing to inpaint, the image is copied through")

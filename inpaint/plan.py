@@ -28,6 +28,8 @@ from .errors import InpaintError
 
 #: Resident memory of the process before any panel work (imports, libraries), bytes.
 BASELINE_BYTES = 600 * 2**20
+#: Resident memory of each extra worker process (a parallel run), bytes.
+WORKER_BASELINE_BYTES = 450 * 2**20
 #: Per window pixel, independent of the descriptor: RGB float copies, compose, context, masks.
 WINDOW_BYTES_PER_PIXEL = 420
 #: Per candidate FAISS index: descriptors + index copy for max_index_size candidates.
@@ -71,6 +73,7 @@ class Plan:
     ir_dtype: str
     candidate_stride: int
     max_index_size: int
+    workers: int
     predicted_peak_bytes: int
     breakdown: dict
 
@@ -83,12 +86,14 @@ class Plan:
         return [
             f"memory budget {self.budget_bytes / mib:,.0f} MiB; predicted peak "
             f"{self.predicted_peak_bytes / mib:,.0f} MiB",
-            f"  work windows up to {self.window}x{self.window} px (margin {self.margin}), IR "
+            f"  {self.workers} worker(s), windows up to {self.window}x{self.window} px (margin "
+            f"{self.margin}), IR "
             f"{self.ir_dtype}, candidate stride {self.candidate_stride}, FAISS flat indexes of "
             f"<= {self.max_index_size:,} candidates",
-            f"  baseline {b['baseline'] / mib:,.0f} + panel maps {b['panel'] / mib:,.0f} + "
+            f"  baseline {b['baseline'] / mib:,.0f} + workers {b['workers'] / mib:,.0f} + panel "
+            f"maps {b['panel'] / mib:,.0f} + "
             f"results {b['results'] / mib:,.0f} + streaming {b['streaming'] / mib:,.0f} + "
-            f"window {b['window'] / mib:,.0f} (IR {b['ir'] / mib:,.0f}, index "
+            f"{self.workers} x window {b['window'] / mib:,.0f} (IR {b['ir'] / mib:,.0f}, index "
             f"{b['index'] / mib:,.0f}) MiB",
         ]
 
@@ -118,11 +123,14 @@ def make_plan(
     ir_dtype: str = "float32",
     candidate_stride: int = 1,
     max_index_size: int = 131_072,
+    workers: int = 1,
 ) -> Plan:
-    """The largest window (<= max_window) whose predicted peak fits ``budget`` bytes.
+    """The most workers (<= ``workers``) and the largest window (<= max_window) whose
+    predicted peak fits ``budget`` bytes.
 
-    Falls back to fp16 IR storage before shrinking below the minimum window; raises
-    InpaintError when even the smallest window does not fit.
+    Each extra worker process costs its own baseline plus one window. Parallel plans keep
+    windows of at least 256 px; fp16 IR storage is tried before shrinking a single worker's
+    window below the minimum; InpaintError when even the smallest window does not fit.
     """
     height, width = shape
     budget = budget if budget is not None else default_budget()
@@ -133,18 +141,24 @@ def make_plan(
     fixed = BASELINE_BYTES + panel + results + streaming
     smallest = max(MIN_WINDOW, 2 * margin + 16)
     dtypes = [ir_dtype] if ir_dtype == "float16" or ir_channels == 0 else [ir_dtype, "float16"]
-    for dtype in dtypes:
-        ir_bytes = 2 if dtype == "float16" else 4
-        side = min(max_window, max(height, width) + 2 * margin)
-        while side >= smallest:
-            w = window_bytes(side, ir_channels, ir_bytes, descriptor_dim, max_index_size)
-            if fixed + w["window"] <= budget:
-                breakdown = {"baseline": BASELINE_BYTES, "panel": panel, "results": results,
-                             "streaming": streaming, **w}
-                return Plan(budget_bytes=budget, window=side, margin=margin, ir_dtype=dtype,
-                            candidate_stride=candidate_stride, max_index_size=max_index_size,
-                            predicted_peak_bytes=fixed + w["window"], breakdown=breakdown)
-            side = int(side / math.sqrt(2))
+    largest = min(max_window, max(height, width) + 2 * margin)
+    for n_workers in range(max(1, workers), 0, -1):
+        floor = smallest if n_workers == 1 else max(smallest, min(256, largest))
+        extra = (n_workers - 1) * WORKER_BASELINE_BYTES if n_workers > 1 else 0
+        for dtype in dtypes:
+            ir_bytes = 2 if dtype == "float16" else 4
+            side = largest
+            while side >= floor:
+                w = window_bytes(side, ir_channels, ir_bytes, descriptor_dim, max_index_size)
+                peak = fixed + extra + n_workers * w["window"]
+                if peak <= budget:
+                    breakdown = {"baseline": BASELINE_BYTES, "workers": extra, "panel": panel,
+                                 "results": results, "streaming": streaming, **w}
+                    return Plan(budget_bytes=budget, window=side, margin=margin, ir_dtype=dtype,
+                                candidate_stride=candidate_stride,
+                                max_index_size=max_index_size, workers=n_workers,
+                                predicted_peak_bytes=peak, breakdown=breakdown)
+                side = int(side / math.sqrt(2))
     need = fixed + window_bytes(smallest, ir_channels, 2, descriptor_dim,
                                 max_index_size)["window"]
     raise InpaintError(f"memory budget {budget / 2**20:,.0f} MiB is too small: even one "

@@ -43,6 +43,22 @@ def strip_bounds(offset: tuple[int, int], patch: int) -> tuple[tuple[int, int, i
     return (dy, dx, h, w), (0, 0, h, w)
 
 
+def strip_ssd(first: np.ndarray, second: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+    """SSD on the overlap strip of patches placed at two nodes ``offset`` = (dy, dx) apart.
+
+    first: (..., A, P, P, C) patches at the upper/left node; second: (..., B, P, P, C) at the
+    other -> (..., A, B) float32.
+    """
+    patch = first.shape[-2]
+    (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
+    a = first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1).astype(np.float32)
+    b = second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1).astype(np.float32)
+    sq_a = (a * a).sum(-1)[..., :, None]
+    sq_b = (b * b).sum(-1)[..., None, :]
+    cross = np.matmul(a, np.swapaxes(b, -1, -2))
+    return np.maximum(sq_a + sq_b - 2.0 * cross, 0.0)
+
+
 def overlap_ssd(image: np.ndarray, first_tops: np.ndarray, first_lefts: np.ndarray,
                 second_tops: np.ndarray, second_lefts: np.ndarray, offset: tuple[int, int],
                 patch: int) -> np.ndarray:
@@ -51,15 +67,8 @@ def overlap_ssd(image: np.ndarray, first_tops: np.ndarray, first_lefts: np.ndarr
     first_*: (E, A) labels of the upper/left node; second_*: (E, B) labels of the node at
     ``offset`` from it -> (E, A, B) float32: SSD(label a at first node, label b at second).
     """
-    (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
-    a = gather(image, first_tops + r1, first_lefts + c1, h, w).reshape(*first_tops.shape, -1)
-    b = gather(image, second_tops + r2, second_lefts + c2, h, w).reshape(*second_tops.shape, -1)
-    a = a.astype(np.float32)
-    b = b.astype(np.float32)
-    sq_a = (a * a).sum(-1)[..., :, None]
-    sq_b = (b * b).sum(-1)[..., None, :]
-    cross = np.matmul(a, np.swapaxes(b, -1, -2))
-    return np.maximum(sq_a + sq_b - 2.0 * cross, 0.0)
+    return strip_ssd(gather(image, first_tops, first_lefts, patch, patch),
+                     gather(image, second_tops, second_lefts, patch, patch), offset)
 
 
 def edge_pairwise(image: np.ndarray, edges: np.ndarray, offsets: np.ndarray,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .energy import overlap_ssd
+from .energy import gather, strip_ssd
 
 
 @dataclass
@@ -39,6 +39,7 @@ def prune_labels(
     threshold: float,
     patch: int,
     progress=None,
+    cache_bytes: int = 256 << 20,
 ) -> PruneResult:
     """One greedy, priority-ordered pass that keeps ``n_keep`` labels per node.
 
@@ -47,8 +48,17 @@ def prune_labels(
     then adds, for each of its labels, the smallest overlap SSD against the committed node's kept
     labels (weighted by q's context weights) to D_q, and its priority is recomputed. The weighted
     distance is used for priorities throughout (the authors' code mixes weighted and unweighted).
+    The label patches are cut once when they fit in ``cache_bytes``, else at each commit.
     """
     n_nodes, n_labels = unary.shape
+    cached = n_nodes * n_labels * patch * patch * image.shape[2] * 4 <= cache_bytes
+    patches = gather(image, label_tops, label_lefts, patch, patch) if cached else None
+
+    def label_patches(node: int, which=slice(None)) -> np.ndarray:
+        if patches is not None:
+            return patches[node, which]
+        return gather(image, label_tops[node, which], label_lefts[node, which], patch, patch)
+
     n_keep = min(n_keep, n_labels)
     dist = (weight * unary).astype(np.float64)
     neighbours: list[list[tuple[int, tuple[int, int], bool]]] = [[] for _ in range(n_nodes)]
@@ -73,16 +83,14 @@ def prune_labels(
         keep[p], committed[p] = kept, True
         order[done] = p
         done += 1
-        kt, kl = label_tops[p, kept], label_lefts[p, kept]
+        kept_patches = label_patches(p, kept)
         for q, off, q_after_p in neighbours[p]:
             if committed[q]:
                 continue
             if q_after_p:   # q at +off from p: p's labels are the "first" patch
-                ssd = overlap_ssd(image, kt[None], kl[None], label_tops[q][None],
-                                  label_lefts[q][None], off, patch)[0].min(0)
+                ssd = strip_ssd(kept_patches, label_patches(q), off).min(0)
             else:           # p at +off from q
-                ssd = overlap_ssd(image, label_tops[q][None], label_lefts[q][None], kt[None],
-                                  kl[None], off, patch)[0].min(1)
+                ssd = strip_ssd(label_patches(q), kept_patches, off).min(1)
             dist[q] += weight[q] * ssd
             priority[q] = _priority(dist[q], count[q], threshold)
             version[q] += 1

@@ -170,7 +170,7 @@ def test_device_out_of_memory_retries_in_smaller_windows(monkeypatch, caplog):
         return real(self, colour, hole, progress)
 
     monkeypatch.setattr(pipeline.RegionInpainter, "inpaint", flaky)
-    out = run(image, mask, RunConfig(**PIXEL)).image
+    out = run(image, mask, RunConfig(**PIXEL, workers=1)).image
     assert len(calls) > 2 and "out of memory" in caplog.text
     assert np.array_equal(out[~mask], image[~mask])
     assert not np.array_equal(out[mask], image[mask] * 0)
@@ -247,3 +247,12 @@ def test_batch_of_tiles_equals_the_run_of_the_whole_panel(tmp_path):
             assert np.array_equal(stitched[own], whole[own]), region
             checked += 1
     assert checked >= len(regions) // 2 and checked >= 3
+
+
+def test_parallel_regions_give_the_same_pixels_as_one_process():
+    image = _panel()
+    mask = _spots(image.shape[:2], SPOTS)
+    one = run(image, mask, RunConfig(**PIXEL, workers=1))
+    two = run(image, mask, RunConfig(**PIXEL, workers=2, memory_budget=parse_size("8GB")))
+    assert two.report["plan"]["workers"] == 2 and two.report["mrf"]["regions"] >= 4
+    assert np.array_equal(one.image, two.image)
