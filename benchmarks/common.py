@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from descriptor.checkpoint import atomic_write_bytes
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -140,18 +142,6 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(out_dir: str | os.PathLike, name: str, payload: dict[str, Any],
                args: argparse.Namespace | None = None) -> Path:
     """Write ``payload`` plus a ``meta`` block to ``out_dir/<name>.json`` atomically.
@@ -170,7 +160,7 @@ def write_json(out_dir: str | os.PathLike, name: str, payload: dict[str, Any],
     document = {"meta": meta, **payload}
     path = Path(out_dir) / f"{name}.json"
     text = json.dumps(document, indent=2, default=_jsonable) + "\n"
-    _atomic_write_bytes(path, text.encode())
+    atomic_write_bytes(path, text.encode())
     return path
 
 
@@ -256,7 +246,7 @@ def save_plot(fig, out_dir: str | os.PathLike, name: str, dpi: int = 120) -> Pat
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     path = Path(out_dir) / f"{name}.png"
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

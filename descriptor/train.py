@@ -234,12 +234,41 @@ def _train_adam(model, sampler, train_idx, val_idx, cfg, device, progress, log) 
                             progress, log)
 
 
+class _EarlyStopping:
+    """Records the history, keeps the best weights, says when validation stopped improving."""
+
+    def __init__(self, result: TrainResult, cfg: TrainConfig):
+        self.result, self.cfg = result, cfg
+        self.best_state: dict | None = None
+        self.stale = 0
+
+    def update(self, model: nn.Module, step: int, train_loss: float, val_loss: float) -> bool:
+        """Record one validation; True when training should stop."""
+        r = self.result
+        r.history.append({"epoch": step, "train_loss": train_loss, "val_loss": val_loss})
+        r.epochs = step
+        if val_loss < r.best_val_loss - self.cfg.min_delta:
+            r.best_val_loss, self.stale = val_loss, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.stale += 1
+        return self.stale >= self.cfg.patience
+
+    def finish(self, model: nn.Module) -> TrainResult:
+        """Restore the best weights seen (or keep the last if none improved on the start)."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        elif self.result.history:
+            self.result.best_val_loss = min(h["val_loss"] for h in self.result.history)
+        return self.result
+
+
 def _train_minibatch(model, optimiser, loss_fn, sampler, train_idx, val_idx, cfg, device, progress,
                      log) -> TrainResult:
     """Epochs of shuffled mini-batches, validation after each, early stopping, best state kept."""
     rng = np.random.default_rng(cfg.seed + 1)
     result = TrainResult(model=model)
-    best_state, stale = None, 0
+    stopper = _EarlyStopping(result, cfg)
     val_loss = _evaluate(model, sampler, val_idx, device, loss_fn)
     result.history.append({"epoch": 0, "train_loss": None, "val_loss": val_loss})
     model.train()
@@ -259,22 +288,11 @@ def _train_minibatch(model, optimiser, loss_fn, sampler, train_idx, val_idx, cfg
             if s % (50 * cfg.batch_size) == 0:
                 bar.set_postfix(loss=f"{running / seen:.4f}")
         val_loss = _evaluate(model, sampler, val_idx, device, loss_fn)
-        result.history.append({"epoch": epoch, "train_loss": running / seen, "val_loss": val_loss})
         if log:
             log(f"epoch {epoch}: train {running / seen:.5f}  validation {val_loss:.5f}")
-        result.epochs = epoch
-        if val_loss < result.best_val_loss - cfg.min_delta:
-            result.best_val_loss, stale = val_loss, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    else:
-        result.best_val_loss = min(result.best_val_loss, val_loss)
-    return result
+        if stopper.update(model, epoch, running / seen, val_loss):
+            break
+    return stopper.finish(model)
 
 
 def _train_lbfgs(model, sampler, train_idx, val_idx, cfg, device, progress, log) -> TrainResult:
@@ -286,7 +304,7 @@ def _train_lbfgs(model, sampler, train_idx, val_idx, cfg, device, progress, log)
     optimiser = torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=block,
                                   history_size=20, line_search_fn="strong_wolfe")
     result = TrainResult(model=model)
-    best_state, stale = None, 0
+    stopper = _EarlyStopping(result, cfg)
 
     def closure():
         optimiser.zero_grad(set_to_none=True)
@@ -299,20 +317,11 @@ def _train_lbfgs(model, sampler, train_idx, val_idx, cfg, device, progress, log)
         train_loss = float(optimiser.step(closure).detach())
         with torch.no_grad():
             val_loss = float(loss_fn(val))
-        result.history.append({"epoch": b * block, "train_loss": train_loss, "val_loss": val_loss})
         if log:
             log(f"iteration {b * block}: train {train_loss:.5f}  validation {val_loss:.5f}")
-        result.epochs = b * block
-        if val_loss < result.best_val_loss - cfg.min_delta:
-            result.best_val_loss, stale = val_loss, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return result
+        if stopper.update(model, b * block, train_loss, val_loss):
+            break
+    return stopper.finish(model)
 
 
 def training_metadata(cfg: TrainConfig, result: TrainResult, data: Sequence[str], **extra) -> dict:
