@@ -93,7 +93,8 @@ def main() -> None:
 @click.option("--mask", "masks", multiple=True,
               help="Mask of pixels to avoid, one per image in the same order (repeat the option).")
 @click.option("--patches", default=200_000, show_default=True, help="Patches sampled.")
-@click.option("--val-fraction", default=0.1, show_default=True, help="Share held out for validation.")
+@click.option("--val-fraction", default=0.1, show_default=True,
+              help="Share held out for validation.")
 @click.option("--epochs", "max_epochs", default=20, show_default=True, help="Maximum epochs.")
 @click.option("--patience", default=3, show_default=True,
               help="Stop after this many epochs without validation improvement.")
@@ -170,7 +171,8 @@ def mrf_options(func):
     """Options shared by ``run`` and ``demo``: descriptor, device and MRF parameters."""
     options = [
         click.option("--descriptor", default="v128", show_default=True,
-                     help="Built-in descriptor (v128, v32, chen, vae), a checkpoint path, or 'none' "
+                     help="Built-in descriptor (v128, v32, chen, vae), a checkpoint path, or "
+                          "'none' "
                           "for pixel mode (raw-pixel SSD, the reference the descriptors must "
                           "beat)."),
         click.option("--device", default="auto", show_default=True,
@@ -183,7 +185,7 @@ def mrf_options(func):
                           "training patch size (16 for the built-in)."),
         click.option("--labels", default=10, show_default=True,
                      help="Labels per node kept by the pruning pass (L)."),
-        click.option("--shortlist", default=32, show_default=True,
+        click.option("--shortlist", default=64, show_default=True,
                      help="Candidates per node found by FAISS and re-ranked exactly."),
         click.option("--iterations", default=10, show_default=True,
                      help="NCMP iterations (stops earlier when no label changes)."),
@@ -273,7 +275,8 @@ def run(image, mask_path, output, invert_mask, dilate_radius, report_path, previ
         m = report["mrf"]
         click.echo(f"wrote {output}: {report['mask']['missing']} pixels inpainted "
                    f"({100 * report['mask']['fraction']:.2f} %), {m['nodes']} nodes, "
-                   f"{report['total_seconds']:.1f} s, peak {report['peak_rss_bytes'] / 2**20:.0f} MiB")
+                   f"{report['total_seconds']:.1f} s, peak "
+                   f"{report['peak_rss_bytes'] / 2**20:.0f} MiB")
 
 
 @main.command()

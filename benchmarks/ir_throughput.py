@@ -1,4 +1,5 @@
-"""IR throughput: megapixels per second of the IR and of dense descriptor extraction, vs the naive way.
+"""IR throughput: megapixels per second of the IR and of dense descriptor extraction, against
+encoding every patch on its own (the naive way).
 
 For v32 and v128 at about 1, 4 and 16 megapixels (1024^2, 2048^2, 4096^2; ``--quick``: 512^2 and
 1024^2), each in a fresh process:

@@ -1,8 +1,7 @@
 """Learned patch descriptors: IR autoencoders (v32, v128), the Chen baseline, the invertible VAE,
 checkpoints, training, and descriptor fields over an image. Imports nothing else of the project."""
 
-from .checkpoint import (Checkpoint, CheckpointError, builtin_names, load_checkpoint,
-                         save_checkpoint)
+from .checkpoint import Checkpoint, CheckpointError, builtin_names, load_checkpoint, save_checkpoint
 from .extract import DenseField, cell_bounds, descriptor_dim, pool_windows
 from .field import IRField, PatchEncoderField, dilate_mask
 from .ir import compute_ir

@@ -75,7 +75,8 @@ def state_digest(config: dict, state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, training: dict | None = None) -> Path:
+def save_checkpoint(model: nn.Module, path: str | os.PathLike,
+                    training: dict | None = None) -> Path:
     """Write ``model`` (with its ``config``) and training metadata to ``path`` atomically."""
     config = model.config.to_dict()
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -108,7 +109,8 @@ def load_checkpoint(
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable descriptor checkpoint ({reason[:160]})") from None
+        raise CheckpointError(f"{path}: not a readable descriptor checkpoint "
+                              f"({reason[:160]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an inpaint descriptor checkpoint")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -136,7 +138,8 @@ def load_checkpoint(
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit a {config.arch} model ({first})") from None
+        raise CheckpointError(f"{path}: weights do not fit a {config.arch} model "
+                              f"({first})") from None
     if not all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point()):
         raise CheckpointError(f"{path}: weights contain NaN or infinite values")
     model.to(device).eval()

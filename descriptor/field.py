@@ -99,7 +99,8 @@ class PatchEncoderField(_MaskedField):
         chunk: int = 8192,
     ):
         if patch_size != model.config.patch_size:
-            raise ValueError(f"the {model.config.arch} descriptor needs {model.config.patch_size}-px"
+            raise ValueError(f"the {model.config.arch} descriptor needs "
+                             f"{model.config.patch_size}-px"
                              f" patches, not {patch_size}")
         self.patch_size = patch_size
         self.device = torch.device(device)

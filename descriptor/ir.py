@@ -26,7 +26,8 @@ def reflect_indices(start: int, stop: int, size: int) -> np.ndarray:
 
 
 def as_image_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(H, W, 3) array or (3, H, W) tensor in [0, 1] -> float32 (3, H, W) tensor (no copy if possible)."""
+    """(H, W, 3) array or (3, H, W) tensor in [0, 1] -> float32 (3, H, W) tensor (no copy if
+    possible)."""
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
@@ -69,7 +70,8 @@ def compute_ir(
     ir = torch.empty((height, width, channels), dtype=dtype, device=device).permute(2, 0, 1)
     halo = RF_RADIUS
     starts = [(y, x) for y in range(0, height, tile) for x in range(0, width, tile)]
-    for y0, x0 in tqdm(starts, desc="IR tiles", disable=not progress or len(starts) < 2, leave=False):
+    for y0, x0 in tqdm(starts, desc="IR tiles", disable=not progress or len(starts) < 2,
+                       leave=False):
         y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
         if padding_mode == "valid_context":
             rows = torch.from_numpy(reflect_indices(y0 - halo, y1 + halo, height))

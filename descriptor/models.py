@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 #: Conv channels (conv1, conv2, conv3) of each IR architecture; conv3's width is the IR's.
 IR_ARCH_CHANNELS: dict[str, tuple[int, int, int]] = {"v32": (16, 8, 8), "v128": (32, 32, 32)}
@@ -51,7 +51,8 @@ class ModelConfig:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.arch!r}; expected one of {ARCHITECTURES}")
         if self.padding_mode not in PADDING_MODES:
-            raise ValueError(f"unknown padding mode {self.padding_mode!r}; expected {PADDING_MODES}")
+            raise ValueError(f"unknown padding mode {self.padding_mode!r}; "
+                             f"expected {PADDING_MODES}")
         if self.arch == "chen" and self.patch_size != 16:
             raise ValueError("the chen baseline is defined for 16x16 patches only")
         if self.patch_size <= 0 or self.patch_size % POOL_CELL:

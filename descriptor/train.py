@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -62,7 +62,8 @@ class TrainConfig:
         if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
             raise ValueError("batch_size, max_epochs and patience must be positive")
         if not self.gamma >= 1.0:
-            raise ValueError(f"gamma must be at least 1 (the paper uses gamma > 1), got {self.gamma}")
+            raise ValueError("gamma must be at least 1 (the paper uses gamma > 1), "
+                             f"got {self.gamma}")
         if not self.adam_lr > 0:
             raise ValueError("adam_lr must be positive")
 
@@ -313,7 +314,8 @@ def _train_lbfgs(model, sampler, train_idx, val_idx, cfg, device, progress, log)
         return loss
 
     blocks = max(1, cfg.lbfgs_iterations // block)
-    for b in tqdm(range(1, blocks + 1), desc="L-BFGS", disable=None if progress else True, leave=False):
+    for b in tqdm(range(1, blocks + 1), desc="L-BFGS", disable=None if progress else True,
+                  leave=False):
         train_loss = float(optimiser.step(closure).detach())
         with torch.no_grad():
             val_loss = float(loss_fn(val))

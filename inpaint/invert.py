@@ -41,7 +41,8 @@ class InversionResult:
 
 
 def sample_patches(image: np.ndarray, size: int, count: int, seed: int) -> np.ndarray:
-    """``count`` random ``size`` x ``size`` crops (seeded) of ``image`` (H, W, C) -> (N, C, S, S)."""
+    """``count`` random ``size`` x ``size`` crops (seeded) of ``image`` (H, W, C) ->
+    (N, C, S, S)."""
     height, width = image.shape[:2]
     if height < size or width < size:
         raise InpaintError(f"image of {width}x{height} pixels is smaller than the descriptor's "

@@ -46,7 +46,7 @@ class PeakMemory:
             self.peak_rss = max(self.peak_rss, self._total_rss())
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self.peak_rss = self._total_rss()
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()

@@ -28,8 +28,7 @@ from .errors import InpaintError
 from .io import from_float, to_float
 from .memory import PeakMemory, process_peak_rss
 from .plan import Plan, default_budget, make_plan
-from .regions import (Box, Region, owned_pixels, plan_regions, split_region,
-                      with_enough_sources)
+from .regions import Box, Region, owned_pixels, plan_regions, split_region, with_enough_sources
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class RunConfig:
     patch_step: int = 3           # g: lattice step
     patch_size: int | None = 9    # patch side; None = 2g+1 (9 on a 3-px step measured best)
     labels: int = 10
-    shortlist: int = 32
+    shortlist: int = 64
     iterations: int = 10
     passes: int = 2
     candidate_stride: int = 1
@@ -170,7 +169,8 @@ class RegionInpainter:
                                                          cfg.ir_dtype)
         self.mrf_config = cfg.mrf_config(use_gpu)
 
-    def inpaint(self, colour: np.ndarray, hole: np.ndarray, progress=None) -> tuple[np.ndarray, dict, dict]:
+    def inpaint(self, colour: np.ndarray, hole: np.ndarray,
+                progress=None) -> tuple[np.ndarray, dict, dict]:
         """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3)."""
         t = time.perf_counter()
         unit = to_float(colour)

@@ -1,11 +1,11 @@
-"""Training and fine-tuning descriptors from image files (what ``inpaint train`` / ``finetune`` do)."""
+"""Training and fine-tuning descriptors from image files (``inpaint train`` / ``finetune``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -91,7 +91,8 @@ def finetune_descriptor(
     array = load_training_image(image)
     mask_array = read_mask(mask, shape=array.shape[:2], invert=invert_mask) if mask else None
     settings = dict(base.training.get("settings", {}))
-    cfg = TrainConfig(**{k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__})
+    known = TrainConfig.__dataclass_fields__
+    cfg = TrainConfig(**{k: v for k, v in settings.items() if k in known})
     cfg = replace(cfg, arch=base.arch, padding_mode=base.config.padding_mode,
                   patch_size=base.config.patch_size, patches=patches, max_epochs=max_epochs,
                   seed=seed)

@@ -153,7 +153,8 @@ def read_mask(
     except MaskError:
         raise
     except (RasterioError, OSError, MemoryError) as exc:
-        raise MaskError(f"cannot read mask {name}: {_short_reason(exc, name, name_to_open)}") from exc
+        reason = _short_reason(exc, name, name_to_open)
+        raise MaskError(f"cannot read mask {name}: {reason}") from exc
     except Exception as exc:  # GDAL's CPLE_* errors do not share a public base class
         if type(exc).__module__.startswith("rasterio"):
             raise MaskError(

@@ -117,8 +117,8 @@ def check_mask_usable(mask: np.ndarray, *, min_known_fraction: float = 0.05) -> 
     stats = mask_stats(mask)
     if stats.known_fraction < min_known_fraction:
         raise MaskError(
-            f"mask covers {_percent(stats.missing, stats.height * stats.width)} % of the image: too few known pixels remain "
-            "to inpaint from"
+            f"mask covers {_percent(stats.missing, stats.height * stats.width)} % of the image: "
+            "too few known pixels remain to inpaint from"
         )
     return stats
 

@@ -87,7 +87,8 @@ class PaintLossConfig:
             ) from None
         if not (_is_int(low) and _is_int(high) and 1 <= low <= high <= 15):
             raise MaskError(
-                f"crack_width must be integers with 1 <= low <= high <= 15, got {self.crack_width!r}"
+                "crack_width must be integers with 1 <= low <= high <= 15, "
+                f"got {self.crack_width!r}"
             )
         self.crack_width = (int(low), int(high))
         if not _is_int(self.seed) or self.seed < 0:

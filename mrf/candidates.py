@@ -42,7 +42,7 @@ class NodeLabels:
     weight: np.ndarray     # (N, S) context weight 1 - exp(-(d_ctx + Tb))
     count: np.ndarray      # (N,) distinct labels before padding
 
-    def replace_rows(self, rows: np.ndarray, other: "NodeLabels") -> None:
+    def replace_rows(self, rows: np.ndarray, other: NodeLabels) -> None:
         """Overwrite the labels of nodes ``rows`` with ``other``'s (same shortlist size)."""
         for name in ("ids", "tops", "lefts", "distance", "weight", "count"):
             getattr(self, name)[rows] = getattr(other, name)

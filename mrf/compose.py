@@ -20,7 +20,7 @@ CORRECTIONS = ("harmonic", "none")
 
 
 def tent_weights(patch: int, power: float = 1.0) -> np.ndarray:
-    """(patch, patch) separable tent, 1 at the border, largest at the centre, raised to ``power``."""
+    """(patch, patch) separable tent: 1 at the border, largest at the centre, to ``power``."""
     ramp = np.minimum(np.arange(1, patch + 1), np.arange(patch, 0, -1)).astype(np.float64)
     return np.outer(ramp, ramp) ** power
 
@@ -39,7 +39,9 @@ def blend_patches(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted average of the label patches pasted at the node corners.
 
-    patch_weights: optional (n,) factor per pasted patch (e.g. its belief). Returns (blend (H, W, C) float64, weight sum (H, W)); the blend is 0 where nothing was pasted.
+    patch_weights: optional (n,) factor per pasted patch (e.g. its belief).
+    Returns (blend (H, W, C) float64, weight sum (H, W)); the blend is 0 where nothing was
+    pasted.
     """
     height, width, channels = image.shape
     src = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
@@ -93,7 +95,8 @@ def harmonic_extension(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
         np.add.at(rhs, i[~in_hole], flat_values[q[~in_hole]])
     off_r, off_c = np.concatenate(rows), np.concatenate(cols)
     matrix = sp.csr_matrix(
-        (np.r_[degree, -np.ones(len(off_r))], (np.r_[np.arange(n), off_r], np.r_[np.arange(n), off_c])),
+        (np.r_[degree, -np.ones(len(off_r))],
+         (np.r_[np.arange(n), off_r], np.r_[np.arange(n), off_c])),
         shape=(n, n))
     # A component with no known neighbour at all (cannot happen for a usable mask) would make
     # the system singular; a tiny diagonal shift keeps it well posed and its solution near 0.

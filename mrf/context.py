@@ -1,4 +1,4 @@
-"""Context-aware candidate selection (Ruzic & Pizurica 2015, section 2 of research/mrf_algorithm.md).
+"""Context-aware candidate selection (Ruzic & Pizurica 2015; research notes, section 2).
 
 Gabor energies (3 scales x 6 orientations) of the grey image with the hole pre-filled,
 contrast-normalised, are clustered into textons on known pixels; the image is split top-down into

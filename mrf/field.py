@@ -48,8 +48,8 @@ class PixelField:
     def __init__(self, image: np.ndarray, hole: np.ndarray, patch_size: int,
                  device: str | torch.device = "cpu", chunk: int = 8192):
         self.device = torch.device(device)
-        self.image = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
-        self.image = self.image.to(self.device)
+        pixels = np.ascontiguousarray(image, dtype=np.float32)
+        self.image = torch.from_numpy(pixels).permute(2, 0, 1).to(self.device)
         self.exclusion = torch.as_tensor(np.asarray(hole, dtype=bool), device=self.device)
         self.patch_size = patch_size
         self.dim = 3 * patch_size * patch_size

@@ -27,7 +27,7 @@ class Lattice:
     def n_nodes(self) -> int:
         return len(self.tops)
 
-    def subset(self, nodes: np.ndarray) -> "Lattice":
+    def subset(self, nodes: np.ndarray) -> Lattice:
         """The given nodes alone (no edges): for searching labels of part of the lattice."""
         empty = np.empty((0, 2), dtype=np.int64)
         return Lattice(patch=self.patch, step=self.step, tops=self.tops[nodes],
@@ -61,7 +61,7 @@ def missing_counts(hole: np.ndarray, tops: np.ndarray, lefts: np.ndarray, patch:
 
 
 def build_lattice(hole: np.ndarray, patch: int, step: int) -> Lattice:
-    """Lattice of ``patch``-sized nodes every ``step`` pixels, kept where the patch touches the hole.
+    """Lattice of ``patch``-sized nodes every ``step`` pixels, kept where a patch touches the hole.
 
     Nodes also lie flush with the bottom and right borders so holes there are covered.
     """

@@ -4,9 +4,20 @@ import numpy as np
 import pytest
 import torch
 
-from descriptor import (CheckpointError, DenseField, IRField, ModelConfig, PatchEncoderField,
-                        build_model, builtin_names, cell_bounds, compute_ir, load_checkpoint,
-                        pool_windows, save_checkpoint)
+from descriptor import (
+    CheckpointError,
+    DenseField,
+    IRField,
+    ModelConfig,
+    PatchEncoderField,
+    build_model,
+    builtin_names,
+    cell_bounds,
+    compute_ir,
+    load_checkpoint,
+    pool_windows,
+    save_checkpoint,
+)
 from descriptor.ir import reflect_indices
 
 

@@ -217,7 +217,8 @@ def test_normalise_mask_rules():
     np.testing.assert_array_equal(out, bools)
     assert out is not bools
     np.testing.assert_array_equal(normalise_mask(ints, invert=True), [[True, False], [False, True]])
-    np.testing.assert_array_equal(normalise_mask(ints, threshold=127), [[False, False], [True, False]])
+    np.testing.assert_array_equal(normalise_mask(ints, threshold=127),
+                                  [[False, False], [True, False]])
 
 
 def test_normalise_mask_bands_and_alpha():

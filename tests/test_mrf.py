@@ -11,8 +11,8 @@ from skimage.restoration import inpaint_biharmonic
 from mrf import MRFConfig, PixelField, build_context, build_lattice, inpaint_mrf, ncmp, prefill
 from mrf.candidates import BlockIndex, candidate_set, shortlist
 from mrf.context import ContextConfig, chi2_distance
-from mrf.inpainter import single_block_context
 from mrf.inference import mrf_energy
+from mrf.inpainter import single_block_context
 
 
 def _brute_force(unary, pairwise, edges):
@@ -86,7 +86,7 @@ def test_context_splitting_separates_two_textures_along_their_boundary():
     hole = np.zeros(img.shape[:2], bool)
     hole[100:120, 40:60] = True
     ctx = build_context(img, hole, ContextConfig())
-    for r0, c0, r1, c1 in ctx.blocks:
+    for _, c0, _, c1 in ctx.blocks:
         assert c1 <= 96 or c0 >= 96, "a block straddles the texture boundary"
     side = ctx.blocks[:, 1] >= 96
     for b, matched in enumerate(ctx.matches):
