@@ -23,3 +23,35 @@ def test_ir_throughput_quick_runs_and_writes_json(tmp_path):
     assert result["results"], "no measurements recorded"
     assert all("error" not in row for row in result["results"])
     assert (tmp_path / "ir_throughput.png").is_file()
+
+
+def _run_quick(tmp_path, script, *extra):
+    proc = subprocess.run(
+        [sys.executable, f"benchmarks/{script}", "--quick", "--out", str(tmp_path), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def test_quality_quick_runs_every_method_and_writes_json(tmp_path):
+    _run_quick(tmp_path, "quality.py")
+    result = json.loads((tmp_path / "quality.json").read_text())
+    methods = {row["method"] for row in result["summary"]}
+    assert {"v128", "v32", "pixel", "telea", "navier_stokes", "biharmonic"} <= methods
+    assert (tmp_path / "quality_montage.png").is_file()
+
+
+def test_weights_report_quick_lists_the_builtins(tmp_path):
+    _run_quick(tmp_path, "weights_report.py")
+    names = {row["name"] for row in json.loads((tmp_path / "weights_report.json").read_text())
+             ["rows"]}
+    assert {"v32", "v128"} <= names
+    assert (tmp_path / "weights_loss_curves.png").is_file()
+
+
+def test_scaling_runs_on_a_tiny_panel(tmp_path):
+    # --quick means the 4 MP case; the smoke test shrinks it to a 0.05 MP panel
+    _run_quick(tmp_path, "scaling.py", "--sizes", "0.05", "--modes", "none", "--budget", "2GB")
+    rows = json.loads((tmp_path / "scaling.json").read_text())["rows"]
+    assert rows and "error" not in rows[0] and rows[0]["peak_rss_gb"] > 0
