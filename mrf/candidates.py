@@ -16,6 +16,7 @@ import torch
 from .context import Context
 from .field import PatchField
 from .lattice import Lattice, missing_counts
+from .threads import faiss_threads
 
 
 @dataclass
@@ -41,11 +42,16 @@ class NodeLabels:
     distance: np.ndarray   # (N, S) exact masked distance (field units)
     weight: np.ndarray     # (N, S) context weight 1 - exp(-(d_ctx + Tb))
     count: np.ndarray      # (N,) distinct labels before padding
+    patches: np.ndarray | None = None  # (N, S, P, P, C) label pixels, when the re-ranking cut them
 
     def replace_rows(self, rows: np.ndarray, other: NodeLabels) -> None:
         """Overwrite the labels of nodes ``rows`` with ``other``'s (same shortlist size)."""
         for name in ("ids", "tops", "lefts", "distance", "weight", "count"):
             getattr(self, name)[rows] = getattr(other, name)
+        if self.patches is not None and other.patches is not None:
+            self.patches[rows] = other.patches
+        else:
+            self.patches = None
 
 
 def candidate_set(hole: np.ndarray, context: Context, patch: int, stride: int) -> CandidateSet:
@@ -140,20 +146,14 @@ def shortlist(
 ) -> NodeLabels:
     """FAISS shortlist of ``k`` labels per node, context-restricted, exactly re-ranked.
 
-    exact: optional ``exact(label_tops, label_lefts) -> (N, k)`` distance used for the
-    re-ranking (default: the field's descriptors under each node's mask).
-    FAISS runs single-threaded here: on small batches its OpenMP threads cost more than they
-    bring (measured 1 thread 1.6x faster than 2 on this 2-core machine).
+    exact: optional ``exact(label_tops, label_lefts) -> ((N, k) distance, (N, k, P, P, C) label
+    pixels or None)`` used for the re-ranking (default: the field's descriptors under each
+    node's mask); label pixels it returns are kept, in the final order, on the result.
+    FAISS runs single-threaded (see ``mrf.threads``).
     """
-    import faiss
-
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with faiss_threads(1):
         return _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
                           ivf_threshold, max_index_size, exact, progress)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu, ivf_threshold,
@@ -191,17 +191,20 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
                                len(candidates), k, max_index_size, ivf_threshold, gpu)
     fn, fi, fd, fe = (np.concatenate([f[i] for f in found]) for i in range(4))
     ids, errs, count = _top_per_node(fn, fi, fd, fe, n_nodes, k)
+    patches = None
     if exact is None:
         distance = _exact_distances(field, lattice, candidates, ids)
     else:
-        distance = exact(candidates.tops[ids], candidates.lefts[ids])
+        distance, patches = exact(candidates.tops[ids], candidates.lefts[ids])
     order = np.argsort(distance, axis=1, kind="stable")
+    if patches is not None:
+        patches = np.take_along_axis(patches, order[:, :, None, None, None], 1)
     ids = np.take_along_axis(ids, order, 1)
     errs = np.take_along_axis(errs, order, 1)
     distance = np.take_along_axis(distance, order, 1)
     weight = 1.0 - np.exp(-(errs + match_threshold))
     return NodeLabels(ids=ids, tops=candidates.tops[ids], lefts=candidates.lefts[ids],
-                      distance=distance, weight=weight, count=count)
+                      distance=distance, weight=weight, count=count, patches=patches)
 
 
 def _search_range(field, candidates, queries, nodes, errs, start, stop, k, max_index_size,

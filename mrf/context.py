@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import scipy.fft
 
+from .threads import faiss_threads
+
 
 @dataclass(frozen=True)
 class ContextConfig:
@@ -113,8 +115,9 @@ def texton_map(image: np.ndarray, hole: np.ndarray, cfg: ContextConfig) -> np.nd
         known, cfg.kmeans_samples, replace=False)
     k = min(cfg.textons, len(sample))
     kmeans = faiss.Kmeans(flat.shape[1], k, niter=25, seed=cfg.seed, verbose=False)
-    kmeans.train(np.ascontiguousarray(flat[np.sort(sample)]))
-    _, labels = kmeans.index.search(np.ascontiguousarray(flat), 1)
+    with faiss_threads(1):
+        kmeans.train(np.ascontiguousarray(flat[np.sort(sample)]))
+        _, labels = kmeans.index.search(np.ascontiguousarray(flat), 1)
     labels = labels.reshape(hole.shape).astype(np.int16)
     labels[hole] = -1
     return labels

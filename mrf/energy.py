@@ -18,16 +18,19 @@ def gather(image: np.ndarray, tops: np.ndarray, lefts: np.ndarray, height: int,
 
 
 def masked_ssd(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray, node_lefts: np.ndarray,
-               label_tops: np.ndarray, label_lefts: np.ndarray, patch: int) -> np.ndarray:
+               label_tops: np.ndarray, label_lefts: np.ndarray, patch: int,
+               label_patches: np.ndarray | None = None) -> np.ndarray:
     """SSD over each node's known pixels between the node patch and each of its labels.
 
-    node_*: (N,); label_*: (N, K) -> (N, K) float64.
+    node_*: (N,); label_*: (N, K); label_patches: the (N, K, P, P, C) label pixels when already
+    cut -> (N, K) float64.
     """
     node = gather(image, node_tops, node_lefts, patch, patch)               # (N, P, P, 3)
     known = ~gather(hole, node_tops, node_lefts, patch, patch)              # (N, P, P)
     out = np.empty(label_tops.shape, dtype=np.float64)
     for j in range(label_tops.shape[1]):   # loop over the K label slots, vectorised over nodes
-        lab = gather(image, label_tops[:, j], label_lefts[:, j], patch, patch)
+        lab = label_patches[:, j] if label_patches is not None else \
+            gather(image, label_tops[:, j], label_lefts[:, j], patch, patch)
         out[:, j] = (((lab - node) ** 2).sum(-1) * known).sum((1, 2))
     return out
 

@@ -39,6 +39,7 @@ def prune_labels(
     threshold: float,
     patch: int,
     progress=None,
+    patches: np.ndarray | None = None,
     cache_bytes: int = 256 << 20,
 ) -> PruneResult:
     """One greedy, priority-ordered pass that keeps ``n_keep`` labels per node.
@@ -48,11 +49,12 @@ def prune_labels(
     then adds, for each of its labels, the smallest overlap SSD against the committed node's kept
     labels (weighted by q's context weights) to D_q, and its priority is recomputed. The weighted
     distance is used for priorities throughout (the authors' code mixes weighted and unweighted).
-    The label patches are cut once when they fit in ``cache_bytes``, else at each commit.
+    patches: the (N, S, P, P, C) label pixels when already cut; else they are cut once here
+    when they fit in ``cache_bytes``, or at each commit.
     """
     n_nodes, n_labels = unary.shape
-    cached = n_nodes * n_labels * patch * patch * image.shape[2] * 4 <= cache_bytes
-    patches = gather(image, label_tops, label_lefts, patch, patch) if cached else None
+    if patches is None and n_nodes * n_labels * patch * patch * image.shape[2] * 4 <= cache_bytes:
+        patches = gather(image, label_tops, label_lefts, patch, patch)
 
     def label_patches(node: int, which=slice(None)) -> np.ndarray:
         if patches is not None:

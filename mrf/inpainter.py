@@ -11,10 +11,13 @@ import numpy as np
 from .candidates import candidate_set, shortlist
 from .compose import compose
 from .context import Context, ContextConfig, build_context
-from .energy import calibrate_scale, edge_pairwise, masked_ssd, uncertainty_threshold
+from .energy import calibrate_scale, edge_pairwise, gather, masked_ssd, uncertainty_threshold
 from .field import PatchField, PixelField
 from .inference import ncmp, prune_labels
 from .lattice import build_lattice
+
+#: Label pixels of all nodes are cut once and shared by re-ranking and pruning below this size.
+PATCH_CACHE_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ def inpaint_mrf(
             unary[search] = found_unary
         pruned = timed("pruning", prune_labels, image, lattice.tops, lattice.lefts, labels.tops,
                        labels.lefts, unary, labels.weight, labels.count, lattice.edges,
-                       cfg.labels, threshold, patch, progress=progress)
+                       cfg.labels, threshold, patch, progress=progress,
+                       patches=labels.patches, cache_bytes=PATCH_CACHE_BYTES)
         kept_tops = np.take_along_axis(labels.tops, pruned.keep, 1)
         kept_lefts = np.take_along_axis(labels.lefts, pruned.keep, 1)
         kept_unary = np.take_along_axis(unary, pruned.keep, 1)
@@ -194,12 +198,18 @@ def _search(cfg, field_, lattice, candidates, context, image, hole, progress,
     earlier pass's field-to-pixel calibration so all nodes share one scale."""
     patch = cfg.patch_size
     pixel_unary = isinstance(field_, PixelField) or cfg.unary == "pixel"
-    exact = (lambda t, l: masked_ssd(image, hole, lattice.tops, lattice.lefts, t, l, patch)) \
-        if pixel_unary else None
+
+    def pixel_exact(tops, lefts):
+        # label pixels cut for the SSD are kept for the pruning pass when small enough
+        small = tops.size * patch * patch * image.shape[2] * 4 <= PATCH_CACHE_BYTES
+        patches = gather(image, tops, lefts, patch, patch) if small else None
+        return masked_ssd(image, hole, lattice.tops, lattice.lefts, tops, lefts, patch,
+                          label_patches=patches), patches
+
     labels = shortlist(field_, lattice, candidates, context, cfg.shortlist,
                        match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
                        ivf_threshold=cfg.ivf_threshold, max_index_size=cfg.max_index_size,
-                       exact=exact, progress=progress)
+                       exact=pixel_exact if pixel_unary else None, progress=progress)
     if scale is not None and not pixel_unary:
         return labels, labels.distance * scale, scale
     unary, scale = _unary(cfg, field_, labels, image, hole, lattice)
