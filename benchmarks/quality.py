@@ -164,8 +164,12 @@ def montage(cases: list[dict], names: list[str], out_dir: Path) -> None:
         rows.append(np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1))
     if not rows:
         return
+    header = np.full((24, rows[0].shape[1], 3), 255, np.uint8)
+    for k, label in enumerate(["input"] + names):
+        cv2.putText(header, label, (k * (192 + 6) + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 0, 0), 1, cv2.LINE_AA)
     hgap = np.full((6, rows[0].shape[1], 3), 255, np.uint8)
-    grid = np.concatenate([x for r in rows for x in (r, hgap)][:-1], axis=0)
+    grid = np.concatenate([header] + [x for r in rows for x in (r, hgap)][:-1], axis=0)
     cv2.imwrite(str(out_dir / "quality_montage.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
