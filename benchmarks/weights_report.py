@@ -83,7 +83,8 @@ def main() -> None:
         train = [(h["epoch"], h["train_loss"]) for h in history if h["train_loss"] is not None]
         if train:
             ax.plot(*zip(*train), "s--", label="training")
-        ax.set(title=name, xlabel="epoch (L-BFGS iteration for chen)", ylabel="loss")
+        ax.set(title=name, xlabel="epoch (L-BFGS iteration for chen)", ylabel="loss (log)",
+               yscale="log")
         ax.grid(alpha=0.3)
         ax.legend()
     common.save_plot(fig, args.out, "weights_loss_curves")
