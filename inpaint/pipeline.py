@@ -21,7 +21,7 @@ import torch
 
 from descriptor import IRField, PatchEncoderField, cell_bounds, load_checkpoint
 from masks import check_mask_usable, mask_stats
-from mrf import ContextConfig, MRFConfig, PixelField, inpaint_mrf, prefill
+from mrf import ContextConfig, MRFConfig, PixelField, SearchConfig, inpaint_mrf, prefill
 
 from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
@@ -48,6 +48,7 @@ class RunConfig:
     iterations: int = 10
     passes: int = 2
     candidate_stride: int = 1
+    probe_fraction: float = 0.0625  # share of IVF cells a FAISS query probes (large blocks)
     unary: str = "pixel"          # exact re-ranking and unary: masked pixel SSD or "field"
     temperature: float = 10.0     # NCMP temperature (pixel-SSD units)
     soft_compose: bool = True     # paste every kept label weighted by its belief
@@ -86,7 +87,8 @@ class RunConfig:
             candidate_stride=self.candidate_stride, unary=self.unary,
             temperature=self.temperature, soft_compose=self.soft_compose,
             correction=self.correction, use_context=self.use_context,
-            context=ContextConfig(seed=self.seed), faiss_gpu=use_gpu)
+            context=ContextConfig(seed=self.seed),
+            search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))
 
 
 @dataclass

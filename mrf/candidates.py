@@ -32,6 +32,16 @@ class CandidateSet:
         return len(self.tops)
 
 
+@dataclass(frozen=True)
+class SearchConfig:
+    """How candidates are searched: FAISS index kind and size, and where it runs."""
+
+    ivf_threshold: int = 20_000     # candidates per index above which IVF replaces flat search
+    probe_fraction: float = 0.0625  # share of IVF cells probed per query
+    max_index_size: int = 131_072   # candidates per index (bounds the search's memory)
+    use_gpu: bool = False           # FAISS GPU index when FAISS has GPUs
+
+
 @dataclass
 class NodeLabels:
     """Per node, S candidate labels sorted by exact distance (rows padded by cyclic repetition)."""
@@ -138,9 +148,7 @@ def shortlist(
     k: int,
     *,
     match_threshold: float = 0.15,
-    use_gpu: bool = False,
-    ivf_threshold: int = 20_000,
-    max_index_size: int = 131_072,
+    search: SearchConfig | None = None,
     exact=None,
     progress=None,
 ) -> NodeLabels:
@@ -152,12 +160,12 @@ def shortlist(
     FAISS runs single-threaded (see ``mrf.threads``).
     """
     with faiss_threads(1):
-        return _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
-                          ivf_threshold, max_index_size, exact, progress)
+        return _shortlist(field, lattice, candidates, context, k, match_threshold,
+                          search or SearchConfig(), exact, progress)
 
 
-def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu, ivf_threshold,
-               max_index_size, exact, progress) -> NodeLabels:
+def _shortlist(field, lattice, candidates, context, k, match_threshold, search, exact,
+               progress) -> NodeLabels:
     if len(candidates) == 0:
         raise ValueError("no fully known patch exists to copy from: the mask leaves too few "
                          "known pixels for this patch size")
@@ -165,7 +173,7 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
     queries = _to_numpy(field.describe(lattice.tops, lattice.lefts))
     per_node = node_blocks(lattice, context)
     block_starts = np.searchsorted(candidates.block, np.arange(context.n_blocks + 1))
-    gpu = _gpu_resources() if use_gpu else None
+    gpu = _gpu_resources() if search.use_gpu else None
 
     # which nodes search which block, with that block's context error for the node
     pairs_node, pairs_block, pairs_err = [], [], []
@@ -182,13 +190,12 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
     for b in (progress(blocks_used, desc="candidate search") if progress else blocks_used):
         sel = pairs_block == b
         found += _search_range(field, candidates, queries, pairs_node[sel], pairs_err[sel],
-                               block_starts[b], block_starts[b + 1], k, max_index_size,
-                               ivf_threshold, gpu)
+                               block_starts[b], block_starts[b + 1], k, search, gpu)
     searched = np.unique(np.concatenate([f[0] for f in found])) if found else np.empty(0, int)
     orphans = np.setdiff1d(np.arange(n_nodes), searched)
     if len(orphans):  # no candidate in any matched block: search the whole candidate set
         found += _search_range(field, candidates, queries, orphans, np.ones(len(orphans)), 0,
-                               len(candidates), k, max_index_size, ivf_threshold, gpu)
+                               len(candidates), k, search, gpu)
     fn, fi, fd, fe = (np.concatenate([f[i] for f in found]) for i in range(4))
     ids, errs, count = _top_per_node(fn, fi, fd, fe, n_nodes, k)
     patches = None
@@ -197,8 +204,8 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
     else:
         distance, patches = exact(candidates.tops[ids], candidates.lefts[ids])
     order = np.argsort(distance, axis=1, kind="stable")
-    if patches is not None:
-        patches = np.take_along_axis(patches, order[:, :, None, None, None], 1)
+    if patches is not None:   # whole patches move with their rows: one index per patch
+        patches = patches[np.arange(len(order))[:, None], order]
     ids = np.take_along_axis(ids, order, 1)
     errs = np.take_along_axis(errs, order, 1)
     distance = np.take_along_axis(distance, order, 1)
@@ -207,16 +214,17 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, use_gpu,
                       distance=distance, weight=weight, count=count, patches=patches)
 
 
-def _search_range(field, candidates, queries, nodes, errs, start, stop, k, max_index_size,
-                  ivf_threshold, gpu) -> list[tuple[np.ndarray, ...]]:
+def _search_range(field, candidates, queries, nodes, errs, start, stop, k, search,
+                  gpu) -> list[tuple[np.ndarray, ...]]:
     """Search candidates [start, stop) for ``nodes``, ``max_index_size`` candidates per FAISS
     index so memory holds one chunk's descriptors at a time. Returns (node, candidate id,
     approximate distance, context error) arrays per chunk; results are merged per node later."""
     out = []
-    for lo in range(start, stop, max_index_size):
-        hi = min(stop, lo + max_index_size)
+    for lo in range(start, stop, search.max_index_size):
+        hi = min(stop, lo + search.max_index_size)
         vectors = _to_numpy(field.describe(candidates.tops[lo:hi], candidates.lefts[lo:hi]))
-        index = BlockIndex(vectors, ivf_threshold=ivf_threshold, gpu_resources=gpu)
+        index = BlockIndex(vectors, ivf_threshold=search.ivf_threshold,
+                           probe_fraction=search.probe_fraction, gpu_resources=gpu)
         kk = min(k, hi - lo)
         dist, idx = index.search(queries[nodes], kk)
         ok = (idx >= 0).ravel()

@@ -11,27 +11,34 @@ import numpy as np
 
 def gather(image: np.ndarray, tops: np.ndarray, lefts: np.ndarray, height: int,
            width: int) -> np.ndarray:
-    """(H, W, C) image, corners of any shape S -> (*S, height, width, C) crops."""
-    rows = tops[..., None, None] + np.arange(height)[:, None]
-    cols = lefts[..., None, None] + np.arange(width)[None, :]
-    return image[rows, cols]
+    """(H, W[, C]) image, corners of any shape S -> (*S, height, width[, C]) crops (a copy).
+
+    Indexes a sliding-window view with the corners alone: one fancy index per crop, not per
+    pixel, which is several times faster than broadcasting row and column index arrays.
+    """
+    window = (height, width) + image.shape[2:]
+    view = np.lib.stride_tricks.sliding_window_view(image, window)
+    crops = view[tops, lefts]
+    return crops.reshape(*np.shape(tops), *window)
 
 
 def masked_ssd(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray, node_lefts: np.ndarray,
                label_tops: np.ndarray, label_lefts: np.ndarray, patch: int,
-               label_patches: np.ndarray | None = None) -> np.ndarray:
+               label_patches: np.ndarray | None = None, chunk: int = 1024) -> np.ndarray:
     """SSD over each node's known pixels between the node patch and each of its labels.
 
     node_*: (N,); label_*: (N, K); label_patches: the (N, K, P, P, C) label pixels when already
     cut -> (N, K) float64.
     """
-    node = gather(image, node_tops, node_lefts, patch, patch)               # (N, P, P, 3)
-    known = ~gather(hole, node_tops, node_lefts, patch, patch)              # (N, P, P)
     out = np.empty(label_tops.shape, dtype=np.float64)
-    for j in range(label_tops.shape[1]):   # loop over the K label slots, vectorised over nodes
-        lab = label_patches[:, j] if label_patches is not None else \
-            gather(image, label_tops[:, j], label_lefts[:, j], patch, patch)
-        out[:, j] = (((lab - node) ** 2).sum(-1) * known).sum((1, 2))
+    for s in range(0, len(node_tops), chunk):
+        e = s + chunk
+        node = gather(image, node_tops[s:e], node_lefts[s:e], patch, patch)     # (n, P, P, C)
+        known = ~gather(hole, node_tops[s:e], node_lefts[s:e], patch, patch)    # (n, P, P)
+        labels = label_patches[s:e] if label_patches is not None else \
+            gather(image, label_tops[s:e], label_lefts[s:e], patch, patch)     # (n, K, P, P, C)
+        sq = ((labels - node[:, None]) ** 2).sum(-1)                            # (n, K, P, P)
+        out[s:e] = np.einsum("nkpq,npq->nk", sq, known.astype(sq.dtype))
     return out
 
 

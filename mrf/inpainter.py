@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .candidates import candidate_set, shortlist
+from .candidates import SearchConfig, candidate_set, shortlist
 from .compose import compose
 from .context import Context, ContextConfig, build_context
 from .energy import calibrate_scale, edge_pairwise, gather, masked_ssd, uncertainty_threshold
@@ -41,9 +41,7 @@ class MRFConfig:
     soft_compose: bool = False    # paste every kept label weighted by its belief
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
-    faiss_gpu: bool = False
-    ivf_threshold: int = 20_000   # candidates per index above which FAISS uses an IVF index
-    max_index_size: int = 131_072  # candidates per FAISS index (bounds the search's memory)
+    search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
 
     def __post_init__(self) -> None:
         if self.patch_size < 3:
@@ -207,8 +205,7 @@ def _search(cfg, field_, lattice, candidates, context, image, hole, progress,
                           label_patches=patches), patches
 
     labels = shortlist(field_, lattice, candidates, context, cfg.shortlist,
-                       match_threshold=cfg.context.match_threshold, use_gpu=cfg.faiss_gpu,
-                       ivf_threshold=cfg.ivf_threshold, max_index_size=cfg.max_index_size,
+                       match_threshold=cfg.context.match_threshold, search=cfg.search,
                        exact=pixel_exact if pixel_unary else None, progress=progress)
     if scale is not None and not pixel_unary:
         return labels, labels.distance * scale, scale
