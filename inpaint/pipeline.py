@@ -263,6 +263,7 @@ def _inpaint_region(read_colour, mask, region: Region, labels, inpainter: Region
 
 # Worker processes of a parallel run each build one RegionInpainter at start-up and keep it
 # for their lifetime (loading the descriptor once per process, not once per region).
+WORKER_TASKS = 100
 _worker_inpainter: RegionInpainter | None = None
 
 
@@ -275,7 +276,21 @@ def _init_worker(cfg: RunConfig, threads: int) -> None:
 def _worker_task(region: Region, colour: np.ndarray, hole: np.ndarray,
                  own: np.ndarray) -> RegionResult:
     image, stats, timings = _worker_inpainter.inpaint(colour, hole)
-    return _finish(region, colour, own, image, stats, timings)
+    result = _finish(region, colour, own, image, stats, timings)
+    del image
+    _release_free_memory()
+    return result
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise, and a worker that
+    processes hundreds of windows of varying sizes would creep up in resident memory)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc: nothing to do
+        pass
 
 
 def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpainter,
@@ -288,8 +303,10 @@ def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpai
     threads = max(1, (torch.get_num_threads() or 1) // workers)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    # workers are also replaced every WORKER_TASKS regions, a second guard against creeping RSS
     with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                initargs=(cfg, threads)) as pool:
+                                initargs=(cfg, threads),
+                                max_tasks_per_child=WORKER_TASKS) as pool:
         pending: set = set()
         for region in regions:
             inputs = _region_inputs(read_colour, mask, region, labels, cfg.patch, cfg.shortlist)

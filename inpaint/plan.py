@@ -9,10 +9,12 @@ Predicted peak = process baseline (interpreter, torch, FAISS, GDAL)
 Bytes per window pixel (see DESIGN.md section 6): float RGB copies of the window (input,
 pre-fill, current fill, composition accumulators), the Gabor/texton context features, the IR
 (C channels x 4 or 2 bytes; 0 in pixel mode) and the candidate bookkeeping. The candidate
-descriptors themselves are bounded by ``max_index_size`` per FAISS index (a constant), and the
-MRF's node and label tensors grow with the missing area, not with pixels x candidates.
-The per-pixel constants were calibrated on this machine with benchmarks/scaling.py and carry a
-safety factor; the report prints the prediction beside the measured peak.
+descriptors themselves are bounded by ``max_index_size`` per FAISS index, and the MRF's node
+and label tensors grow with the missing area, not with pixels x candidates; their largest part,
+the label-pixel cache, is capped (``PATCH_CACHE_BYTES``), so it is budgeted as a constant.
+The constants were calibrated on this machine against the per-process RSS measured during
+benchmarks/scaling.py runs and carry a safety factor; the report prints the prediction beside
+the measured peak.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import psutil
 
+from mrf.inpainter import PATCH_CACHE_BYTES
+
 from .errors import InpaintError
 
 #: Resident memory of the process before any panel work (imports, libraries), bytes.
@@ -32,6 +36,9 @@ BASELINE_BYTES = 600 * 2**20
 WORKER_BASELINE_BYTES = 450 * 2**20
 #: Per window pixel, independent of the descriptor: RGB float copies, compose, context, masks.
 WINDOW_BYTES_PER_PIXEL = 420
+#: Per window, for the node and label tensors: the label-pixel cache shared by re-ranking and
+#: pruning (capped at this size, see mrf.inpainter.PATCH_CACHE_BYTES) and its temporaries.
+LABEL_BYTES = PATCH_CACHE_BYTES
 #: Per candidate FAISS index: descriptors + index copy for max_index_size candidates.
 INDEX_OVERHEAD = 2
 #: Per panel pixel: loss mask (1), group labels (4), grown-mask temporaries (2).
@@ -105,8 +112,8 @@ def window_bytes(side: int, ir_channels: int, ir_bytes: int, descriptor_dim: int
     ir = area * ir_channels * ir_bytes
     index = min(area, max_index_size) * descriptor_dim * 4 * INDEX_OVERHEAD
     rest = area * WINDOW_BYTES_PER_PIXEL
-    return {"ir": ir, "index": index, "rest": rest,
-            "window": int(SAFETY * (ir + index + rest))}
+    return {"ir": ir, "index": index, "labels": LABEL_BYTES, "rest": rest,
+            "window": int(SAFETY * (ir + index + LABEL_BYTES + rest))}
 
 
 def make_plan(

@@ -108,7 +108,7 @@ class BlockIndex:
     """
 
     def __init__(self, vectors: np.ndarray, *, ivf_threshold: int = 20_000,
-                 probe_fraction: float = 0.125, gpu_resources=None, seed: int = 0):
+                 probe_fraction: float = 0.0625, gpu_resources=None, seed: int = 0):
         import faiss
 
         n, dim = vectors.shape

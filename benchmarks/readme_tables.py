@@ -1,0 +1,132 @@
+"""Regenerate the benchmark tables of README.md from the committed results in benchmarks/results/.
+
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table -->`` markers in README.md and is
+rewritten from the JSON of the benchmark that made it, so the README never holds a number that is
+not in a results file.
+
+    python benchmarks/readme_tables.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+RESULTS = common.RESULTS_DIR
+README = common.REPO_ROOT / "README.md"
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def quality() -> str:
+    rows = load("quality")["summary"]
+    return common.markdown_table(rows, [("method", "method", ""),
+                                        ("hole_psnr", "hole-PSNR dB", ".2f"),
+                                        ("ssim", "SSIM", ".4f"),
+                                        ("seconds", "s / image", ".2f")])
+
+
+def weights() -> str:
+    rows = load("weights_report")["rows"]
+    return common.markdown_table(rows, [
+        ("name", "name", ""), ("arch", "arch", ""), ("dim", "dim", "d"),
+        ("padding", "padding", ""), ("patches", "patches", "d"),
+        ("epochs", "epochs (chen: L-BFGS its)", "d"), ("train_seconds", "train s", ".0f"),
+        ("held_out_psnr", "held-out PSNR dB", ".2f"), ("held_out_ssim", "SSIM", ".3f")])
+
+
+def ir_throughput() -> str:
+    rows = load("ir_throughput")["results"]
+    return common.markdown_table(rows, [
+        ("arch", "arch", ""), ("megapixels", "MP", ".1f"), ("ir_mps", "IR MP/s", ".2f"),
+        ("dense_mps", "dense MP/s", ".2f"), ("ir_plus_dense_mps", "IR + dense MP/s", ".2f"),
+        ("naive_mps_extrapolated", "naive MP/s", ".4f"),
+        ("speedup", "speed-up vs naive", ".0f")])
+
+
+def memory() -> str:
+    data = load("memory")
+    by_size: dict[float, dict] = {}
+    for row in data["rows"]:
+        by_size.setdefault(row["megapixels"], {"megapixels": row["megapixels"]})[row["item"]] = \
+            row["bytes"] / 1e6
+    items = [("ir_v32", "IR v32 MB"), ("ir_v128", "IR v128 MB"), ("desc_v32", "all v32 MB"),
+             ("desc_v128", "all v128 MB"), ("desc_chen", "all Chen MB")]
+    rows = [r for r in by_size.values() if r["megapixels"] in (0.25, 1, 4, 16, 64, 100)]
+    return common.markdown_table(rows, [("megapixels", "MP", "g")] +
+                                 [(k, h, ",.0f") for k, h in items])
+
+
+def robustness() -> str:
+    rows = load("robustness")["medians"]
+    levels = [k for k in rows[0] if k.endswith("%")]
+    return common.markdown_table(rows, [("method", "method", "")] +
+                                 [(lvl, lvl, ",.0f") for lvl in levels])
+
+
+def vae() -> str:
+    data = load("vae_tables")
+    paper = data["paper"]
+    rows = []
+    for model in ("ae", "vae"):
+        f, p = data["figures"][model], paper[model]
+        rows.append({"model": model.upper(),
+                     "retrieval": f"{f['retrieval_psnr']:.1f} / {f['retrieval_ssim']:.2f}",
+                     "paper_retrieval": f"{p['retrieval_psnr']} / {p['retrieval_ssim']}",
+                     "reconstruction": f"{f['reconstruction_psnr']:.1f} / "
+                                       f"{f['reconstruction_ssim']:.2f}",
+                     "paper_reconstruction": f"{p['reconstruction_psnr']} / "
+                                             f"{p['reconstruction_ssim']}"})
+    return common.markdown_table(rows, [
+        ("model", "model", ""), ("retrieval", "retrieval PSNR / SSIM", ""),
+        ("paper_retrieval", "paper", ""), ("reconstruction", "reconstruction PSNR / SSIM", ""),
+        ("paper_reconstruction", "paper", "")])
+
+
+def scaling() -> str:
+    rows = [r for r in load("scaling")["rows"] if "error" not in r]
+    return common.markdown_table(rows, [
+        ("megapixels", "MP", "g"), ("descriptor", "descriptor", ""), ("wall_s", "wall s", ".0f"),
+        ("context_s", "context", ".0f"), ("field_s", "IR", ".0f"), ("search_s", "search", ".0f"),
+        ("pruning_s", "pruning", ".0f"), ("inference_s", "NCMP", ".0f"),
+        ("compose_s", "compose", ".0f"), ("peak_rss_gb", "peak GB", ".2f"),
+        ("predicted_peak_gb", "predicted GB", ".2f"), ("nodes", "nodes", ",d")])
+
+
+TABLES = {"quality": quality, "weights": weights, "ir_throughput": ir_throughput,
+          "memory": memory, "robustness": robustness, "vae": vae, "scaling": scaling}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="only report whether README is current")
+    args = p.parse_args()
+    text = README.read_text()
+    for name, make in TABLES.items():
+        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(<!-- /table -->)", re.S)
+        if not pattern.search(text):
+            continue
+        try:
+            table = make()
+        except (FileNotFoundError, KeyError) as exc:
+            print(f"{name}: skipped ({exc})")
+            continue
+        text = pattern.sub(lambda m, t=table: m.group(1) + t.rstrip("\n") + "\n" + m.group(2),
+                           text)
+    if args.check:
+        print("README tables are current" if text == README.read_text() else "README is stale")
+        sys.exit(0 if text == README.read_text() else 1)
+    README.write_text(text)
+    print(f"updated {README}")
+
+
+if __name__ == "__main__":
+    main()
