@@ -12,7 +12,7 @@ present.
 Images: the painting crops of ../shared/data (Thai murals, Creation of Adam, craquelure close-ups);
 images shipped with scikit-image when that folder is absent.
 
-    python benchmarks/quality.py [--quick] [--methods v128,pixel,telea]
+    python benchmarks/quality.py [--quick] [--methods v128,pixel,telea] [--set shortlist=32]
 """
 
 from __future__ import annotations
@@ -66,10 +66,28 @@ def test_images(quick: bool) -> list[tuple[str, np.ndarray]]:
 
 
 # --------------------------------------------------------------------------- methods
-def ours(descriptor: str):
+def ours(descriptor: str, overrides: dict):
     def method(image, mask):
-        return run(image, mask, RunConfig(descriptor=descriptor)).image
+        return run(image, mask, RunConfig(descriptor=descriptor, **overrides)).image
     return method
+
+
+def config_overrides(items: list[str]) -> dict:
+    """``NAME=VALUE`` pairs -> RunConfig fields, each value cast to its field's default type."""
+    defaults = RunConfig()
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not hasattr(defaults, name):
+            raise SystemExit(f"--set wants NAME=VALUE with a RunConfig field, not {item!r}")
+        current = getattr(defaults, name)
+        if isinstance(current, bool):
+            out[name] = value.lower() in ("1", "true", "yes")
+        elif current is None:
+            out[name] = value
+        else:
+            out[name] = type(current)(value)
+    return out
 
 
 def telea(image, mask):
@@ -99,8 +117,9 @@ def biharmonic(image, mask):
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def methods(selected: list[str] | None) -> dict:
-    table = {"v128": ours("v128"), "v32": ours("v32"), "pixel": ours("none"),
+def methods(selected: list[str] | None, overrides: dict) -> dict:
+    table = {"v128": ours("v128", overrides), "v32": ours("v32", overrides),
+             "pixel": ours("none", overrides),
              "telea": telea, "navier_stokes": navier_stokes, "biharmonic": biharmonic}
     if hasattr(cv2, "xphoto"):
         table["fsr_fast"] = _xphoto(cv2.xphoto.INPAINT_FSR_FAST)
@@ -125,7 +144,7 @@ def score(result, truth, mask) -> dict:
             "ssim": float(structural_similarity(truth, result, channel_axis=-1, data_range=255))}
 
 
-def ski_comparison(out_dir: Path, quick: bool) -> dict | None:
+def ski_comparison(out_dir: Path, quick: bool, overrides: dict) -> dict | None:
     """Our result on the authors' ski-resort example beside their ``ski_out.bmp``."""
     folder = common.shared_data(SKI)
     if folder is None or quick:
@@ -138,7 +157,7 @@ def ski_comparison(out_dir: Path, quick: bool) -> dict | None:
     panels[0][mask] = (255, 0, 0)
     for name, descriptor in (("v128", "v128"), ("pixel", "none")):
         t = time.perf_counter()
-        ours_image = run(image, mask, RunConfig(descriptor=descriptor)).image
+        ours_image = run(image, mask, RunConfig(descriptor=descriptor, **overrides)).image
         rows[name] = {"seconds": time.perf_counter() - t,
                       "mean_abs_diff_to_authors_in_hole":
                           float(np.abs(ours_image[mask].astype(float) - authors[mask]).mean())}
@@ -177,9 +196,13 @@ def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--methods", default="", help="comma-separated subset of methods")
     p.add_argument("--coverage", type=float, default=0.05, help="paint-loss share of pixels")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one `inpaint run` option of this project's methods, e.g. "
+                        "shortlist=32 (repeatable; RunConfig field names)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    table = methods([m for m in args.methods.split(",") if m] or None)
+    overrides = config_overrides(args.set)
+    table = methods([m for m in args.methods.split(",") if m] or None, overrides)
     cases = []
     for k, (name, truth) in enumerate(test_images(args.quick)):
         cfg = PaintLossConfig(coverage=args.coverage, seed=100 + k)
@@ -211,7 +234,7 @@ def main() -> None:
                                                f"{100 * args.coverage:.0f} % synthetic paint loss")
     print(common.markdown_table(summary, columns))
     montage(cases, list(table), args.out)
-    ski = ski_comparison(args.out, args.quick)
+    ski = ski_comparison(args.out, args.quick, overrides)
     payload = {"summary": summary,
                "images": [{k: c[k] for k in ("image", "shape", "coverage", "scores")}
                           for c in cases],

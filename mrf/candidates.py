@@ -77,25 +77,37 @@ def candidate_set(hole: np.ndarray, context: Context, patch: int, stride: int) -
     return CandidateSet(tops=t[order], lefts=l[order], block=block[order], stride=stride)
 
 
-def node_blocks(lattice: Lattice, context: Context) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per node: (block ids, context errors) = union of the matches of the blocks under its
-    four corners, each block with its smallest error."""
+def node_block_pairs(lattice: Lattice, context: Context) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """Which blocks each node searches: the union of the matches of the blocks under its four
+    corners, each block with its smallest context error.
+
+    Returns flat (node, block, context error) arrays, one entry per (node, block) pair, grouped
+    by node in node order.
+    """
     p = lattice.patch - 1
     corners = np.stack([context.block_map[lattice.tops + dy, lattice.lefts + dx]
                         for dy in (0, p) for dx in (0, p)], 1)
-    cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-    out = []
-    for row in corners:
-        key = tuple(np.unique(row))
-        if key not in cache:
-            ids = np.concatenate([context.matches[b] for b in key])
-            errs = np.concatenate([context.match_errors[b] for b in key])
-            unique = np.unique(ids)
-            best = np.full(len(unique), np.inf)
-            np.minimum.at(best, np.searchsorted(unique, ids), errs)
-            cache[key] = (unique, best)
-        out.append(cache[key])
-    return out
+    # nodes share few corner-block combinations: resolve each combination once
+    keys, inverse = np.unique(np.sort(corners, 1), axis=0, return_inverse=True)
+    key_blocks, key_errors = [], []
+    for key in keys:
+        blocks = np.unique(key)
+        ids = np.concatenate([context.matches[b] for b in blocks])
+        errs = np.concatenate([context.match_errors[b] for b in blocks])
+        unique = np.unique(ids)
+        best = np.full(len(unique), np.inf)
+        np.minimum.at(best, np.searchsorted(unique, ids), errs)
+        key_blocks.append(unique)
+        key_errors.append(best)
+    key_len = np.array([len(b) for b in key_blocks])
+    key_start = np.r_[0, np.cumsum(key_len)[:-1]]
+    inverse = inverse.ravel()
+    lengths = key_len[inverse]
+    nodes = np.repeat(np.arange(len(inverse)), lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    flat = key_start[inverse][nodes] + within
+    return nodes, np.concatenate(key_blocks)[flat], np.concatenate(key_errors)[flat]
 
 
 class BlockIndex:
@@ -103,8 +115,10 @@ class BlockIndex:
     block is searched, on a GPU when FAISS has GPUs and asked to.
 
     Up to ``ivf_threshold`` candidates: exact (IndexFlatL2). Above: IndexIVFFlat with
-    nlist = sqrt(n) cells (k-means on a seeded sample, 10 iterations) probing one cell in
-    ``probe_fraction`` of them: an approximate shortlist, re-ranked exactly afterwards.
+    nlist = sqrt(n) / 2 cells (k-means on a seeded sample, 10 iterations) probing one cell in
+    ``probe_fraction`` of them: an approximate shortlist, re-ranked exactly afterwards. Half
+    of the usual sqrt(n) cells scans the same share of candidates per query but trains and
+    fills the index about twice as fast; quality measured the same (benchmarks/quality.py).
     """
 
     def __init__(self, vectors: np.ndarray, *, ivf_threshold: int = 20_000,
@@ -114,7 +128,7 @@ class BlockIndex:
         n, dim = vectors.shape
         self._quantiser = None
         if n > ivf_threshold:
-            nlist = int(np.sqrt(n))
+            nlist = int(np.sqrt(n) / 2)
             self._quantiser = faiss.IndexFlatL2(dim)  # kept alive as long as the index
             index = faiss.IndexIVFFlat(self._quantiser, dim, nlist)
             index.cp.niter = 10
@@ -171,28 +185,25 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, search, 
                          "known pixels for this patch size")
     n_nodes = lattice.n_nodes
     queries = _to_numpy(field.describe(lattice.tops, lattice.lefts))
-    per_node = node_blocks(lattice, context)
+    pairs_node, pairs_block, pairs_err = node_block_pairs(lattice, context)
     block_starts = np.searchsorted(candidates.block, np.arange(context.n_blocks + 1))
     gpu = _gpu_resources() if search.use_gpu else None
 
-    # which nodes search which block, with that block's context error for the node
-    pairs_node, pairs_block, pairs_err = [], [], []
-    for node, (blocks, errs) in enumerate(per_node):
-        pairs_node.append(np.full(len(blocks), node))
-        pairs_block.append(blocks)
-        pairs_err.append(errs)
-    pairs_node = np.concatenate(pairs_node)
-    pairs_block = np.concatenate(pairs_block)
-    pairs_err = np.concatenate(pairs_err)
-
+    # group the (node, block) pairs by block: each block's index is built once for its nodes
+    order = np.argsort(pairs_block, kind="stable")
+    pairs_node, pairs_block, pairs_err = pairs_node[order], pairs_block[order], pairs_err[order]
+    blocks_used, first = np.unique(pairs_block, return_index=True)
+    bounds = np.r_[first, len(pairs_block)]
     found: list[tuple[np.ndarray, ...]] = []
-    blocks_used = np.unique(pairs_block)
-    for b in (progress(blocks_used, desc="candidate search") if progress else blocks_used):
-        sel = pairs_block == b
+    steps = range(len(blocks_used))
+    for j in (progress(steps, desc="candidate search") if progress else steps):
+        b, sel = blocks_used[j], slice(bounds[j], bounds[j + 1])
         found += _search_range(field, candidates, queries, pairs_node[sel], pairs_err[sel],
                                block_starts[b], block_starts[b + 1], k, search, gpu)
-    searched = np.unique(np.concatenate([f[0] for f in found])) if found else np.empty(0, int)
-    orphans = np.setdiff1d(np.arange(n_nodes), searched)
+    searched = np.zeros(n_nodes, dtype=bool)
+    for f in found:
+        searched[f[0]] = True
+    orphans = np.flatnonzero(~searched)
     if len(orphans):  # no candidate in any matched block: search the whole candidate set
         found += _search_range(field, candidates, queries, orphans, np.ones(len(orphans)), 0,
                                len(candidates), k, search, gpu)
@@ -236,7 +247,7 @@ def _search_range(field, candidates, queries, nodes, errs, start, stop, k, searc
 
 def _top_per_node(node, ids, dist, err, n_nodes, k):
     """Best ``k`` (by approximate distance) per node, padded cyclically to exactly ``k``."""
-    order = np.lexsort((dist, node))
+    order = np.argsort(_node_distance_keys(node, dist), kind="stable")
     node, ids, err = node[order], ids[order], err[order]
     starts = np.searchsorted(node, np.arange(n_nodes))
     counts = np.diff(np.r_[starts, len(node)])
@@ -245,6 +256,15 @@ def _top_per_node(node, ids, dist, err, n_nodes, k):
     j = np.arange(k)[None, :] % np.maximum(count, 1)[:, None]
     take = starts[:, None] + j
     return ids[take], err[take], count
+
+
+def _node_distance_keys(node: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """uint64 keys ordering entries by node, then by float32 distance: one integer sort instead
+    of a two-key lexsort, several times faster (same order, ties kept in input order)."""
+    bits = np.ascontiguousarray(dist, dtype=np.float32).view(np.uint32)
+    # IEEE floats order as integers once negatives have all bits flipped, positives the sign bit
+    bits = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
+    return (node.astype(np.uint64) << np.uint64(32)) | bits.astype(np.uint64)
 
 
 def _exact_distances(field, lattice, candidates, ids, chunk_pairs: int = 65536) -> np.ndarray:

@@ -76,14 +76,17 @@ def gabor_transfer_functions(height: int, width: int, scales: int = 3,
     fx = scipy.fft.fftfreq(width)[None, :]
     radius = np.sqrt(fx**2 + fy**2)
     theta = np.arctan2(fy, fx)
-    bank = []
     b = 16.0 * orientations**2 / 32.0**2
+    # angular terms depend on the orientation only: computed once, shared by the scales
+    angular = []
+    for k in range(orientations):
+        d = np.angle(np.exp(1j * (theta - k * np.pi / orientations)))  # wrap to (-pi, pi]
+        angular.append(2.0 * np.pi * b * d**2)
+    bank = []
     for s in range(scales):
         f_s = 0.30 / 1.85**s
         radial = -3.5 * (radius / f_s - 1.0) ** 2
-        for k in range(orientations):
-            d = np.angle(np.exp(1j * (theta - k * np.pi / orientations)))  # wrap to (-pi, pi]
-            bank.append(np.exp(radial - 2.0 * np.pi * b * d**2).astype(np.float32))
+        bank += [np.exp(radial - a).astype(np.float32) for a in angular]
     return np.stack(bank)
 
 

@@ -24,21 +24,27 @@ def gather(image: np.ndarray, tops: np.ndarray, lefts: np.ndarray, height: int,
 
 def masked_ssd(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray, node_lefts: np.ndarray,
                label_tops: np.ndarray, label_lefts: np.ndarray, patch: int,
-               label_patches: np.ndarray | None = None, chunk: int = 1024) -> np.ndarray:
+               label_patches: np.ndarray | None = None, chunk: int = 128) -> np.ndarray:
     """SSD over each node's known pixels between the node patch and each of its labels.
 
     node_*: (N,); label_*: (N, K); label_patches: the (N, K, P, P, C) label pixels when already
     cut -> (N, K) float64.
     """
     out = np.empty(label_tops.shape, dtype=np.float64)
+    bands = image.shape[2] if image.ndim == 3 else 1
     for s in range(0, len(node_tops), chunk):
         e = s + chunk
         node = gather(image, node_tops[s:e], node_lefts[s:e], patch, patch)     # (n, P, P, C)
+        n = len(node)
         known = ~gather(hole, node_tops[s:e], node_lefts[s:e], patch, patch)    # (n, P, P)
         labels = label_patches[s:e] if label_patches is not None else \
             gather(image, label_tops[s:e], label_lefts[s:e], patch, patch)     # (n, K, P, P, C)
-        sq = ((labels - node[:, None]) ** 2).sum(-1)                            # (n, K, P, P)
-        out[s:e] = np.einsum("nkpq,npq->nk", sq, known.astype(sq.dtype))
+        diff = labels.reshape(n, labels.shape[1], -1) - node.reshape(n, 1, -1)  # (n, K, D)
+        np.square(diff, out=diff)
+        # the known-pixel sum as a batched mat-vec: much faster than reducing the short
+        # channel axis and then the pixels
+        weights = np.repeat(known.reshape(n, -1), bands, axis=1).astype(diff.dtype)
+        out[s:e] = np.matmul(diff, weights[:, :, None])[..., 0]
     return out
 
 

@@ -244,3 +244,16 @@ def test_training_never_samples_masked_pixels():
     assert len(np.unique(t * 100 + l)) > 50
     with pytest.raises(ValueError, match="no fully known"):
         PatchSampler([image], 22, 10, np.random.default_rng(1), [np.ones((90, 90), bool)])
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_running_max_equals_max_pooling(dim):
+    from descriptor.extract import running_max
+
+    x = torch.rand(23, 19, 5)
+    lengths = [1, 2, 3, 4, 5, 7, 8, 9]
+    got = running_max(x, lengths, dim)
+    for k in lengths:
+        kernel = (k, 1) if dim == 0 else (1, k)
+        want = torch.nn.functional.max_pool2d(x.permute(2, 0, 1)[None], kernel, stride=1)
+        assert torch.equal(got[k], want[0].permute(1, 2, 0))

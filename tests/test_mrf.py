@@ -195,3 +195,52 @@ def test_same_input_same_output_and_only_hole_pixels_change():
     assert np.array_equal(a, b)
     assert np.array_equal(a[~hole], img[~hole])
     assert not np.array_equal(a[hole], filled[hole])
+
+
+def test_masked_ssd_equals_the_per_pixel_definition():
+    from mrf.energy import gather, masked_ssd
+
+    rng = np.random.default_rng(3)
+    img = rng.random((30, 30, 3)).astype(np.float32)
+    hole = rng.random((30, 30)) < 0.3
+    nt, nl = rng.integers(0, 24, 9), rng.integers(0, 24, 9)
+    lt, ll = rng.integers(0, 24, (9, 4)), rng.integers(0, 24, (9, 4))
+    want = np.array([[((img[nt[i]:nt[i] + 7, nl[i]:nl[i] + 7] - img[t:t + 7, l:l + 7]) ** 2
+                       * ~hole[nt[i]:nt[i] + 7, nl[i]:nl[i] + 7, None]).sum()
+                      for t, l in zip(lt[i], ll[i])] for i in range(9)])
+    assert np.allclose(masked_ssd(img, hole, nt, nl, lt, ll, 7, chunk=4), want, rtol=1e-5)
+    cut = gather(img, lt, ll, 7, 7)
+    assert np.allclose(masked_ssd(img, hole, nt, nl, lt, ll, 7, label_patches=cut), want,
+                       rtol=1e-5)
+
+
+def test_node_distance_keys_sort_like_a_two_key_lexsort():
+    from mrf.candidates import _node_distance_keys
+
+    rng = np.random.default_rng(4)
+    node = rng.integers(0, 50, 2000)
+    dist = rng.normal(size=2000).astype(np.float32)   # negatives: FAISS rounding can give them
+    dist[::7] = dist[3]                                # ties keep their input order
+    order = np.argsort(_node_distance_keys(node, dist), kind="stable")
+    assert np.array_equal(order, np.lexsort((dist, node)))
+
+
+def test_node_block_pairs_are_the_union_of_the_corner_blocks_matches():
+    from mrf.candidates import node_block_pairs
+
+    img = _periodic_texture(96)
+    img[:, 48:] = img[:, 48:, ::-1] * 0.5
+    hole = np.zeros((96, 96), bool)
+    hole[40:56, 20:76] = True
+    ctx = build_context(prefill(img, hole), hole, ContextConfig(min_block_fraction=8))
+    lat = build_lattice(hole, 7, 3)
+    nodes, blocks, errors = node_block_pairs(lat, ctx)
+    for i in range(lat.n_nodes):
+        corners = {ctx.block_map[lat.tops[i] + dy, lat.lefts[i] + dx] for dy in (0, 6)
+                   for dx in (0, 6)}
+        best = {}
+        for c in corners:
+            for b, e in zip(ctx.matches[c], ctx.match_errors[c]):
+                best[b] = min(best.get(b, np.inf), e)
+        mine = nodes == i
+        assert dict(zip(blocks[mine].tolist(), errors[mine].tolist())) == best
