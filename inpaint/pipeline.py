@@ -531,8 +531,7 @@ def _stream_output(reader, writer, results: list[RegionResult], meta, n_colour: 
         np.empty((0, n_colour), meta.dtype)
     order = np.argsort(rows, kind="stable")
     rows, cols, values = rows[order], cols[order], values[order]
-    row_bytes = meta.width * meta.bands * np.dtype(meta.dtype).itemsize
-    band_rows = band_rows or max(1, min(meta.height, STREAM_BAND_BYTES // max(row_bytes, 1)))
+    band_rows = band_rows or writer.rows_per_write(STREAM_BAND_BYTES)
     step = _preview_step(meta)
     before, after = [], []
     with writer:

@@ -29,6 +29,7 @@ import psutil
 from mrf.inpainter import PATCH_CACHE_BYTES
 
 from .errors import InpaintError
+from .io import WRITE_CACHE_BYTES
 
 #: Resident memory of the process before any panel work (imports, libraries), bytes.
 BASELINE_BYTES = 600 * 2**20
@@ -135,7 +136,8 @@ def make_plan(
     """The most workers (<= ``workers``) and the largest window (<= max_window) whose
     predicted peak fits ``budget`` bytes.
 
-    Each extra worker process costs its own baseline plus one window. Parallel plans keep
+    A single worker runs in the main process; a parallel run starts ``workers`` processes,
+    each costing its own baseline plus one window. Parallel plans keep
     windows of at least 256 px; fp16 IR storage is tried before shrinking a single worker's
     window below the minimum; InpaintError when even the smallest window does not fit.
     """
@@ -144,14 +146,16 @@ def make_plan(
     panel = height * width * PANEL_BYTES_PER_PIXEL
     results = missing * (16 + bands * itemsize)
     row_bytes = width * bands * itemsize
-    streaming = 2 * max(row_bytes, min(64 * 2**20, height * row_bytes))
+    # the row band read and patched, its write copy, and GDAL's (bounded) block cache
+    streaming = 2 * max(row_bytes, min(64 * 2**20, height * row_bytes)) + WRITE_CACHE_BYTES
     fixed = BASELINE_BYTES + panel + results + streaming
     smallest = max(MIN_WINDOW, 2 * margin + 16)
     dtypes = [ir_dtype] if ir_dtype == "float16" or ir_channels == 0 else [ir_dtype, "float16"]
     largest = min(max_window, max(height, width) + 2 * margin)
     for n_workers in range(max(1, workers), 0, -1):
         floor = smallest if n_workers == 1 else max(smallest, min(256, largest))
-        extra = (n_workers - 1) * WORKER_BASELINE_BYTES if n_workers > 1 else 0
+        # a parallel run has the main process plus n_workers worker processes
+        extra = n_workers * WORKER_BASELINE_BYTES if n_workers > 1 else 0
         for dtype in dtypes:
             ir_bytes = 2 if dtype == "float16" else 4
             side = largest

@@ -533,3 +533,27 @@ def test_preview_errors(tmp_path):
         write_preview(tmp_path / "no" / "p.png", image, np.zeros((10, 10), bool), image)
     with pytest.raises(RasterError, match="result must be"):
         write_preview(tmp_path / "p.png", image, np.zeros((10, 10), bool), image[:5])
+
+
+def test_writes_bound_gdal_cache_and_put_it_back(tmp_path, monkeypatch):
+    from rasterio.env import get_gdal_config
+
+    seen = []
+    real = io._gdal
+
+    def spy(options=None):
+        seen.append(get_gdal_config("GDAL_CACHEMAX"))
+        return real(options)
+
+    with rasterio.Env():
+        before = get_gdal_config("GDAL_CACHEMAX")
+    src = _geotiff(tmp_path / "in.tif")
+    like = read_raster(tmp_path / "in.tif")
+    monkeypatch.setattr(io, "_gdal", spy)
+    write_raster(tmp_path / "out.tif", src, like)
+    np.testing.assert_array_equal(read_raster(tmp_path / "out.tif").data, src)
+    with rasterio.Env():
+        assert get_gdal_config("GDAL_CACHEMAX") == before     # restored after every write
+    with io._gdal(io._WRITE_OPTIONS), rasterio.Env():
+        assert get_gdal_config("GDAL_CACHEMAX") == io.WRITE_CACHE_BYTES
+    assert seen and all(v == before for v in seen)            # never left bounded between calls
