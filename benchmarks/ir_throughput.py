@@ -5,9 +5,10 @@ For v32 and v128 at about 1, 4 and 16 megapixels (1024^2, 2048^2, 4096^2; ``--qu
 1024^2), each in a fresh process:
 
 * **IR**: ``compute_ir`` (fp32, default 512-px tiles) over the whole image.
-* **dense**: given the IR, ``DenseField`` construction (one stride-1 8x8 max-pool) plus reading the
-  descriptor of *every* stride-1 patch position, chunk by chunk (the chunks are discarded: all
-  descriptors at once would need D/C = 4x the IR's memory, 8 GB for v128 at 16 MP).
+* **dense**: given the IR, ``DenseField`` construction (one stride-1 8x8 running max) plus
+  reading the descriptor of *every* stride-1 patch position, chunk by chunk (the chunks are
+  discarded: all descriptors at once would need D/C = 4x the IR's memory, 8 GB for v128 at
+  16 MP).
 * **naive**: cut each patch (with its 3-px context in valid_context mode) and run ``model.encode``
   on batches. Far too slow for every position, so a random sample is timed and the per-position
   cost is *extrapolated* to all positions of the image.
@@ -47,7 +48,7 @@ from descriptor import (
     compute_ir,
     load_checkpoint,
 )
-from descriptor.extract import gather_windows
+from descriptor.extract import gather_windows, running_max
 from inpaint.memory import PeakMemory, process_peak_rss
 
 NAME = "ir_throughput"
@@ -219,8 +220,16 @@ def measure_naive(arch: str, side: int, samples: int, batch: int = NAIVE_BATCH) 
     }
 
 
+def _doubling_pool(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(1, C, H, W) -> stride-1 k x k max-pool the way DenseField computes it (``running_max``
+    on an (H, W, C) copy: rows, then columns), returned as a (1, C, H', W') view."""
+    hwc = x[0].permute(1, 2, 0).contiguous()
+    rows = running_max(hwc, [k], 0)[k]
+    return running_max(rows, [k], 1)[k].permute(2, 0, 1)[None]
+
+
 def measure_pool_layouts(side: int, repeat: int, arch: str = "v128") -> dict[str, Any]:
-    """(In a fresh process.) Stride-1 8x8 max-pool of a real IR in four layouts; same results?
+    """(In a fresh process.) Stride-1 8x8 max-pool of a real IR, five ways; same results?
 
     Times include converting the (NCHW) IR to channels_last where a variant uses it, since
     ``compute_ir`` returns NCHW.
@@ -238,6 +247,7 @@ def measure_pool_layouts(side: int, repeat: int, arch: str = "v128") -> dict[str
             F.max_pool2d(x, (1, 8), stride=1), (8, 1), stride=1),
         "separable 1x8, 8x1 (channels_last)": lambda: F.max_pool2d(
             F.max_pool2d(x.contiguous(memory_format=cl), (1, 8), stride=1), (8, 1), stride=1),
+        "running max by doubling, (H, W, C) (used)": lambda: _doubling_pool(x, 8),
     }
     F.max_pool2d(x[:, :, :64, :64], 8, stride=1)  # warm-up
     reference = None

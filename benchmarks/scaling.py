@@ -7,7 +7,7 @@ paint-loss mask of about 3 %. Each (size, descriptor) is one ``inpaint run`` pro
 (predicted peak); the peak RSS is the summed RSS of the process and its worker processes,
 sampled from outside every 0.1 s. ``--quick`` runs the 4 MP case only.
 
-    python benchmarks/scaling.py [--quick] [--sizes 4,16,64] [--modes v128,v32,none]
+    python benchmarks/scaling.py [--quick] [--sizes 4,16,64] [--modes v128,v32,none] [--replot]
 """
 
 from __future__ import annotations
@@ -122,7 +122,15 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None,
                    help="folder for the generated panels (default: OUT/scaling_panels)")
     p.add_argument("--extra", default="", help="extra options passed to inpaint run")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw the plot from OUT/scaling.json (no runs)")
     args = p.parse_args()
+    if args.replot:
+        saved = json.loads((args.out / "scaling.json").read_text())
+        rows = [r for r in saved["rows"] if "error" not in r]
+        modes = list(dict.fromkeys(r["descriptor"] for r in rows))
+        plot(rows, modes, saved["meta"]["arguments"]["budget"], args.out)
+        return
     sizes = [float(s) for s in args.sizes.split(",") if s] or ([4.0] if args.quick else
                                                              [4.0, 16.0, 64.0])
     modes = [m for m in args.modes.split(",") if m]
@@ -158,24 +166,30 @@ def main() -> None:
     common.print_table(rows, columns, title=f"inpaint run, {args.coverage:.0%} loss, "
                                             f"--memory-budget {args.budget}")
     print(common.markdown_table(ok, columns))
+    plot(ok, modes, args.budget, args.out)
+    path = common.write_json(args.out, "scaling", {"rows": rows}, args=args)
+    print(f"wrote {path}")
+    if len(ok) != len(rows):
+        sys.exit(1)
+
+
+def plot(rows: list[dict], modes: list[str], budget: str, out: Path) -> None:
+    """Wall seconds and peak GB against megapixels, one line per descriptor (axes from 0)."""
     fig, (ax_t, ax_m) = common.new_figure(1, 2, figsize=(10, 4))
     for mode in modes:
-        pts = [r for r in ok if r["descriptor"] == mode]
+        pts = [r for r in rows if r["descriptor"] == mode]
         if pts:
             ax_t.plot([r["megapixels"] for r in pts], [r["wall_s"] for r in pts], "o-", label=mode)
             ax_m.plot([r["megapixels"] for r in pts], [r["peak_rss_gb"] for r in pts], "o-",
                       label=mode)
     ax_t.set(xlabel="megapixels", ylabel="wall seconds", title="time")
     ax_m.set(xlabel="megapixels", ylabel="peak RSS (GB)", title="memory")
-    ax_m.axhline(common_budget_gb(args.budget), color="grey", ls="--", label="budget")
+    ax_m.axhline(common_budget_gb(budget), color="grey", ls="--", label="budget")
     for ax in (ax_t, ax_m):
+        ax.set_ylim(bottom=0)
         ax.legend()
         ax.grid(alpha=0.3)
-    common.save_plot(fig, args.out, "scaling")
-    path = common.write_json(args.out, "scaling", {"rows": rows}, args=args)
-    print(f"wrote {path}")
-    if len(ok) != len(rows):
-        sys.exit(1)
+    common.save_plot(fig, out, "scaling")
 
 
 def common_budget_gb(text: str) -> float:
