@@ -55,3 +55,20 @@ def test_scaling_runs_on_a_tiny_panel(tmp_path):
     _run_quick(tmp_path, "scaling.py", "--sizes", "0.05", "--modes", "none", "--budget", "2GB")
     rows = json.loads((tmp_path / "scaling.json").read_text())["rows"]
     assert rows and "error" not in rows[0] and rows[0]["peak_rss_gb"] > 0
+
+
+def test_quality_set_changes_our_run_options(tmp_path):
+    _run_quick(tmp_path, "quality.py", "--methods", "v32", "--set", "passes=1")
+    result = json.loads((tmp_path / "quality.json").read_text())
+    assert result["meta"]["arguments"]["set"] == ["passes=1"]
+    assert [row["method"] for row in result["summary"]] == ["v32"]
+    bad = subprocess.run([sys.executable, "benchmarks/quality.py", "--quick", "--out",
+                          str(tmp_path), "--set", "nonsense=1"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "RunConfig field" in bad.stderr
+
+
+def test_scaling_replot_redraws_from_the_saved_json(tmp_path):
+    _run_quick(tmp_path, "scaling.py", "--sizes", "0.05", "--modes", "none", "--budget", "2GB")
+    (tmp_path / "scaling.png").unlink()
+    _run_quick(tmp_path, "scaling.py", "--replot")
+    assert (tmp_path / "scaling.png").is_file()
