@@ -150,8 +150,9 @@ def running_max(x: torch.Tensor, lengths: list[int], dim: int) -> dict[int, torc
     """Stride-1 maxima of ``x`` over windows of each length in ``lengths`` along ``dim``.
 
     Power-of-two windows come from doubling (max of two adjacent half windows), any other
-    length k from the max of two overlapping power-of-two windows p <= k < 2p: exact for a max,
-    and about twice as fast on CPU as ``max_pool2d`` for the IR's few cell lengths.
+    length k from the max of two overlapping power-of-two windows p <= k < 2p: exact for a max.
+    A stride-1 8x8 pool of a 2048^2 v128 IR takes 1.3 s this way against 3.4 s with separable
+    ``max_pool2d`` (benchmarks/ir_throughput.py).
     Returns {k: tensor whose ``dim`` has size x.shape[dim] - k + 1}.
     """
     powers = {1: x}

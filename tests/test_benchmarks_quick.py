@@ -72,3 +72,10 @@ def test_scaling_replot_redraws_from_the_saved_json(tmp_path):
     (tmp_path / "scaling.png").unlink()
     _run_quick(tmp_path, "scaling.py", "--replot")
     assert (tmp_path / "scaling.png").is_file()
+
+
+def test_write_cache_compares_both_caches_on_a_tiny_panel(tmp_path):
+    _run_quick(tmp_path, "write_cache.py", "--megapixels", "0.05")
+    rows = json.loads((tmp_path / "write_cache.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["bounded", "gdal default"]
+    assert rows[0]["file_mb"] == rows[1]["file_mb"] > 0
