@@ -1,16 +1,22 @@
 """Inpainting quality against peers on painting images with seeded synthetic paint loss.
 
 For every test image a seeded synthetic paint-loss mask (blobs + thin cracks, ~5 % of the
-pixels) is cut; each method fills it and is scored against the intact image: hole-PSNR (over
-the missing pixels only, 8-bit peak), SSIM (whole image) and seconds. Methods: this project with
+pixels) is cut; each method fills it and is scored against the intact image on two axes
+(``texture_metrics.py``): fidelity (hole-PSNR over the missing pixels only, 8-bit peak; SSIM over
+the whole image) and texture (hole gradient ratio: mean Sobel magnitude over the dilated hole,
+result / truth, 1 = texture kept, < 1 = smoothed), each split into crack pixels (within 2 px of
+known paint) and lacuna pixels (the rest); and seconds. Methods: this project with
 the built-in v128 and v32 descriptors and in pixel mode, OpenCV Telea and Navier-Stokes,
 opencv-contrib xphoto FSR_FAST and shift-map (when cv2.xphoto is installed: ``make bench-deps``)
 and scikit-image biharmonic. Also a side-by-side of this project on the Ruzic & Pizurica
 ski-resort example next to the authors' own output (``ski_out.bmp``), when the shared data is
 present.
 
-Images: the painting crops of ../shared/data (Thai murals, Creation of Adam, craquelure close-ups);
-images shipped with scikit-image when that folder is absent.
+Images: the painting crops of ../shared/data (Thai murals, Creation of Adam, craquelure close-ups)
+when that folder is present (scikit-image photos instead when it is absent), and always the
+scikit-image textures brick, grass and gravel (as RGB). Outputs: ``quality.json``, a montage of
+whole images, a zoom on the largest lacuna of each image (``quality_lacunae.png``) and a scatter
+plot of every method on both axes (``quality_scatter.png``).
 
     python benchmarks/quality.py [--quick] [--methods v128,pixel,telea] [--set shortlist=32]
 """
@@ -23,11 +29,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
+from scipy import ndimage
 from skimage.restoration import inpaint_biharmonic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+import texture_metrics  # noqa: E402
 
 from inpaint.pipeline import RunConfig, run  # noqa: E402
 from masks import PaintLossConfig, paint_loss_mask  # noqa: E402
@@ -55,14 +62,21 @@ def test_images(quick: bool) -> list[tuple[str, np.ndarray]]:
         for name in ("fl187", "ge230"):
             grey = load_rgb(craq / f"{name}.jpg")
             images.append((f"craquelure_{name}", grey[600:1112, 300:812]))
-    if not images:
-        import skimage.data
+    import skimage.data
 
+    if not images:
         for name in ("astronaut", "coffee", "chelsea", "rocket"):
             images.append((f"skimage_{name}", getattr(skimage.data, name)()[:256, :256]))
+    for name in TEXTURES:
+        grey = getattr(skimage.data, name)()
+        images.append((name, np.repeat(grey[:, :, None], 3, axis=2)))
     if quick:
-        images = [(n, im[:96, :96]) for n, im in images[:2]]
+        images = [(n, im[:96, :96]) for n, im in images[:1] + images[-1:]]
     return images
+
+
+#: scikit-image textures added to every run (grey, used as RGB)
+TEXTURES = ("brick", "grass", "gravel")
 
 
 # --------------------------------------------------------------------------- methods
@@ -120,6 +134,8 @@ def biharmonic(image, mask):
 def methods(selected: list[str] | None, overrides: dict) -> dict:
     table = {"v128": ours("v128", overrides), "v32": ours("v32", overrides),
              "pixel": ours("none", overrides),
+             # the fidelity trade-off of the default: labels averaged instead of copied
+             "v128_blend": ours("v128", {"composition": "blend", **overrides}),
              "telea": telea, "navier_stokes": navier_stokes, "biharmonic": biharmonic}
     if hasattr(cv2, "xphoto"):
         table["fsr_fast"] = _xphoto(cv2.xphoto.INPAINT_FSR_FAST)
@@ -132,16 +148,8 @@ def methods(selected: list[str] | None, overrides: dict) -> dict:
     return table
 
 
-def hole_psnr(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
-    err = result[mask].astype(np.float64) - truth[mask].astype(np.float64)
-    return float(10 * np.log10(255.0**2 / max(np.mean(err**2), 1e-12)))
-
-
-def score(result, truth, mask) -> dict:
-    # every method's known pixels are re-inserted first, so none is judged outside the hole
-    result = np.where(mask[:, :, None], result, truth)
-    return {"hole_psnr": hole_psnr(result, truth, mask),
-            "ssim": float(structural_similarity(truth, result, channel_axis=-1, data_range=255))}
+hole_psnr = texture_metrics.hole_psnr
+score = texture_metrics.score
 
 
 def ski_comparison(out_dir: Path, quick: bool, overrides: dict) -> dict | None:
@@ -192,6 +200,93 @@ def montage(cases: list[dict], names: list[str], out_dir: Path) -> None:
     cv2.imwrite(str(out_dir / "quality_montage.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
+#: (key, header, format) of the summary table: both axes, overall and per loss type
+SUMMARY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),
+                   ("ssim", "SSIM", ".4f"), ("grad_ratio", "gradient ratio", ".3f"),
+                   ("crack_psnr", "crack dB", ".2f"), ("crack_grad_ratio", "crack ratio", ".3f"),
+                   ("lacuna_psnr", "lacuna dB", ".2f"),
+                   ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
+                   ("seconds", "s / image", ".2f")]
+
+
+def summarise(cases: list[dict], names: list[str]) -> list[dict]:
+    """Mean of every score over the images, one row per method (NaN-free images only)."""
+    rows = []
+    for method in names:
+        scores = [c["scores"][method] for c in cases]
+        row = {"method": method}
+        for key in scores[0]:
+            row[key] = float(np.nanmean([x[key] for x in scores]))
+        rows.append(row)
+    return rows
+
+
+def largest_lacuna_box(mask: np.ndarray, side: int) -> tuple[int, int]:
+    """Top-left corner of a ``side`` square centred on the largest connected lacuna."""
+    lacuna = texture_metrics.loss_types(mask)["lacuna"]
+    target = lacuna if lacuna.any() else mask
+    labels, n = ndimage.label(target)
+    if n == 0:
+        return 0, 0
+    biggest = 1 + int(np.argmax(ndimage.sum(target, labels, range(1, n + 1))))
+    cy, cx = (int(round(v)) for v in ndimage.center_of_mass(labels == biggest))
+    h, w = mask.shape
+    return (int(np.clip(cy - side // 2, 0, max(h - side, 0))),
+            int(np.clip(cx - side // 2, 0, max(w - side, 0))))
+
+
+def lacuna_montage(cases: list[dict], names: list[str], out_dir: Path, side: int = 64,
+                   zoom: int = 3) -> None:
+    """One row per image: the largest lacuna, truth | damaged | each method, zoomed ``zoom``x
+    without interpolation so that copied texture and smudges can be told apart."""
+    rows = []
+    for case in cases:
+        top, left = largest_lacuna_box(case["mask"], side)
+        box = (slice(top, top + side), slice(left, left + side))
+        damaged = case["truth"].copy()
+        damaged[case["mask"]] = (255, 0, 255)
+        tiles = [case["truth"][box], damaged[box]] + [case["results"][n][box] for n in names]
+        tiles = [np.kron(t, np.ones((zoom, zoom, 1), np.uint8)) for t in tiles]
+        gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1))
+    if not rows:
+        return
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
+    tile = side * zoom + 4
+    header = np.full((24, width, 3), 255, np.uint8)
+    for k, label in enumerate(["truth", "loss"] + names):
+        cv2.putText(header, label[:22], (k * tile + 4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    hgap = np.full((4, width, 3), 255, np.uint8)
+    grid = np.concatenate([header] + [x for r in rows for x in (r, hgap)][:-1], axis=0)
+    cv2.imwrite(str(out_dir / "quality_lacunae.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def scatter(summary: list[dict], out_dir: Path) -> None:
+    """Every method as a point: hole-PSNR against hole gradient ratio (overall and lacunae)."""
+    try:
+        fig, axes = common.new_figure(1, 2, figsize=(11.0, 4.5))
+    except ImportError:   # matplotlib is a bench/test extra
+        return
+    for ax, prefix, title in ((axes[0], "", "all missing pixels"),
+                              (axes[1], "lacuna_", "lacuna pixels")):
+        psnr_key = f"{prefix}psnr" if prefix else "hole_psnr"
+        for row in summary:
+            ours_ = row["method"] in ("v128", "v32", "pixel", "v128_blend")
+            ax.scatter(row[f"{prefix}grad_ratio"], row[psnr_key], s=40,
+                       marker="o" if ours_ else "s", color="C0" if ours_ else "C1")
+            ax.annotate(row["method"], (row[f"{prefix}grad_ratio"], row[psnr_key]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.axvspan(0.9, 1.1, color="C2", alpha=0.08)
+        ax.set_xlabel("gradient ratio (1 = texture kept, < 1 = smoothed)")
+        ax.set_ylabel("PSNR dB")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    common.save_plot(fig, out_dir, "quality_scatter")
+
+
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--methods", default="", help="comma-separated subset of methods")
@@ -217,23 +312,21 @@ def main() -> None:
             seconds = time.perf_counter() - t
             case["results"][method] = np.where(mask[:, :, None], result, truth)
             case["scores"][method] = {**score(result, truth, mask), "seconds": seconds}
-            print(f"{name:<22} {method:<14} hole-PSNR {case['scores'][method]['hole_psnr']:6.2f}"
-                  f"  SSIM {case['scores'][method]['ssim']:.4f}  {seconds:7.2f} s", flush=True)
+            sc = case["scores"][method]
+            print(f"{name:<22} {method:<14} hole-PSNR {sc['hole_psnr']:6.2f}  SSIM "
+                  f"{sc['ssim']:.4f}  gradient ratio {sc['grad_ratio']:.3f}  (lacunae "
+                  f"{sc['lacuna_psnr']:6.2f} dB / {sc['lacuna_grad_ratio']:.3f})  {seconds:7.2f} s",
+                  flush=True)
         cases.append(case)
 
-    summary = []
-    for method in table:
-        s = [c["scores"][method] for c in cases]
-        summary.append({"method": method,
-                        "hole_psnr": float(np.mean([x["hole_psnr"] for x in s])),
-                        "ssim": float(np.mean([x["ssim"] for x in s])),
-                        "seconds": float(np.mean([x["seconds"] for x in s]))})
-    columns = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),
-               ("ssim", "SSIM", ".4f"), ("seconds", "s / image", ".2f")]
+    summary = summarise(cases, list(table))
+    columns = SUMMARY_COLUMNS
     common.print_table(summary, columns, title=f"mean over {len(cases)} images, "
                                                f"{100 * args.coverage:.0f} % synthetic paint loss")
     print(common.markdown_table(summary, columns))
     montage(cases, list(table), args.out)
+    lacuna_montage(cases, list(table), args.out)
+    scatter(summary, args.out)
     ski = ski_comparison(args.out, args.quick, overrides)
     payload = {"summary": summary,
                "images": [{k: c[k] for k in ("image", "shape", "coverage", "scores")}

@@ -22,6 +22,7 @@ import torch
 from descriptor import IRField, PatchEncoderField, cell_bounds, load_checkpoint
 from masks import check_mask_usable, mask_stats
 from mrf import ContextConfig, MRFConfig, PixelField, SearchConfig, inpaint_mrf, prefill
+from mrf.context import PREFILLS
 
 from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
@@ -46,12 +47,17 @@ class RunConfig:
     labels: int = 10
     shortlist: int = 64
     iterations: int = 10
-    passes: int = 2
+    passes: int = 1
     candidate_stride: int = 1
     probe_fraction: float = 0.0625  # share of IVF cells a FAISS query probes (large blocks)
     unary: str = "pixel"          # exact re-ranking and unary: masked pixel SSD or "field"
     temperature: float = 10.0     # NCMP temperature (pixel-SSD units)
-    soft_compose: bool = True     # paste every kept label weighted by its belief
+    soft_compose: bool = True     # blend: paste every kept label weighted by its belief
+    prefill: str = "fsr"          # first guess of the hole: "fsr" (xphoto) or "telea"
+    composition: str = "copy"     # "copy" (texture) or "blend" (average of labels)
+    seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
+    texture_weight: float = 0.0   # weight of the unary's texture term (0 = off)
+    crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
     correction: str = "harmonic"
     use_context: bool = True
     ir_dtype: str = "float32"
@@ -72,6 +78,8 @@ class RunConfig:
             raise ValueError("memory budget must be positive")
         if self.workers < 0:
             raise ValueError("workers must be 0 (one per core) or more")
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"prefill must be one of {PREFILLS}")
         if self.ir_dtype not in ("float32", "float16"):
             raise ValueError("IR dtype must be float32 or float16")
         self.mrf_config(False)  # validates the MRF parameters
@@ -86,6 +94,8 @@ class RunConfig:
             labels=self.labels, iterations=self.iterations, passes=self.passes,
             candidate_stride=self.candidate_stride, unary=self.unary,
             temperature=self.temperature, soft_compose=self.soft_compose,
+            composition=self.composition, seam_smooth=self.seam_smooth,
+            texture_weight=self.texture_weight, crack_width=self.crack_width,
             correction=self.correction, use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))
@@ -177,7 +187,7 @@ class RegionInpainter:
         t = time.perf_counter()
         unit = to_float(colour)
         rgb = np.repeat(unit, 3, axis=2) if unit.shape[2] == 1 else unit
-        filled = prefill(rgb, hole)
+        filled = prefill(rgb, hole, method=self.cfg.prefill)
         prefill_seconds = time.perf_counter() - t
         try:
             result = inpaint_mrf(filled, hole, lambda img: self.make_field(img, hole),

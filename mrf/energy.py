@@ -116,3 +116,43 @@ def calibrate_scale(field_distance: np.ndarray, pixel_ssd: np.ndarray) -> float:
     """
     fd = np.median(field_distance)
     return float(np.median(pixel_ssd) / fd) if fd > 0 else 1.0
+
+
+def detail_energy(image: np.ndarray, hole: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """(H, W) squared detail: the image minus its Gaussian blur of ``sigma``, summed over
+    channels (the texture a smooth fill lacks). Image (H, W, C) float in [0, 1]."""
+    from scipy import ndimage
+
+    blurred = ndimage.gaussian_filter(image.astype(np.float64), (sigma, sigma, 0))
+    return ((image - blurred) ** 2).sum(axis=2)
+
+
+def texture_unary(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray,
+                  node_lefts: np.ndarray, missing: np.ndarray, label_tops: np.ndarray,
+                  label_lefts: np.ndarray, patch: int, sigma: float = 1.0) -> np.ndarray:
+    """Texture term of the unary, (N, K), in pixel-SSD units.
+
+    The masked SSD says nothing about a node's missing pixels, and a query pre-filled by a
+    smooth guess favours smooth sources: lacunae then receive smudges. The paint around a
+    node tells how much fine detail it should hold: the detail energy of the known pixels
+    near it (normalised Gaussian average of ``detail_energy``, width ~ a patch). A label whose
+    RMS detail s differs from the expected e is charged missing * (s - e)^2, a lower bound of
+    the SSD its missing pixels would have against a truth of RMS detail e.
+    """
+    from scipy import ndimage
+
+    energy = detail_energy(image, hole, sigma)
+    known = (~hole).astype(np.float64)
+    width = float(patch)
+    num = ndimage.gaussian_filter(energy * known, width)
+    den = ndimage.gaussian_filter(known, width)
+    centre = patch // 2
+    expected = np.sqrt(num[node_tops + centre, node_lefts + centre]
+                       / np.maximum(den[node_tops + centre, node_lefts + centre], 1e-12))
+    # mean detail energy of every patch from an integral image, looked up at the labels
+    integral = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    b, r = label_tops + patch, label_lefts + patch
+    total = (integral[b, r] - integral[label_tops, r] - integral[b, label_lefts]
+             + integral[label_tops, label_lefts])
+    rms = np.sqrt(np.maximum(total, 0) / (patch * patch))
+    return missing[:, None] * (rms - expected[:, None]) ** 2

@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .candidates import SearchConfig, candidate_set, shortlist
-from .compose import compose
+from .compose import COMPOSITIONS, compose
 from .context import Context, ContextConfig, build_context
-from .energy import calibrate_scale, edge_pairwise, gather, masked_ssd, uncertainty_threshold
+from .energy import (calibrate_scale, edge_pairwise, gather, masked_ssd, texture_unary,
+                     uncertainty_threshold)
 from .field import PatchField, PixelField
 from .inference import ncmp, prune_labels
 from .lattice import build_lattice
@@ -38,7 +39,12 @@ class MRFConfig:
     message: str = "sum"          # "sum" over all neighbours, or the public codes' "last"
     blend_power: float = 2.0      # sharpness of the overlap blending weights
     correction: str = "harmonic"  # offset correction of the fill against its surroundings
-    soft_compose: bool = False    # paste every kept label weighted by its belief
+    soft_compose: bool = False    # blend: paste every kept label weighted by its belief
+    composition: str = "copy"     # "copy": best labels in pruning order, smoothed seams;
+    #                               "blend": tent-weighted average of the kept labels
+    seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
+    texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary
+    crack_width: float = 0.0      # missing pixels this close (px) to known paint keep the pre-fill
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
@@ -58,6 +64,10 @@ class MRFConfig:
             raise ValueError("unary must be 'field' or 'pixel'")
         if self.temperature <= 0:
             raise ValueError("temperature must be positive")
+        if self.composition not in COMPOSITIONS:
+            raise ValueError(f"composition must be one of {COMPOSITIONS}")
+        if self.seam_smooth < 0:
+            raise ValueError("seam smoothing must be 0 or more passes")
 
 
 @dataclass
@@ -137,6 +147,10 @@ def inpaint_mrf(
         found, found_unary, found_scale = timed(
             "search", _search, cfg, field_, lattice.subset(search), candidates, context,
             image, hole, progress, scale if labels is not None else None)
+        if cfg.texture_weight > 0:
+            sub = lattice.subset(search)
+            found_unary = found_unary + cfg.texture_weight * texture_unary(
+                image, hole, sub.tops, sub.lefts, sub.missing, found.tops, found.lefts, patch)
         if labels is None:
             labels, unary, scale = found, found_unary, found_scale
         else:
@@ -157,21 +171,8 @@ def inpaint_mrf(
                        vertical=lattice.offsets[:, 0] > 0)
         say(f"pass {n_pass}: NCMP {result.iterations} iterations, energy "
             f"{result.energies[0]:.2f} -> {result.energies[-1]:.2f}")
-        weights = result.beliefs
-        if not cfg.soft_compose:
-            weights = np.eye(weights.shape[1])[result.labels]
-        else:
-            # Soft: every kept label pasted with its NCMP belief, an expectation that suits thin
-            # losses. Nodes mostly missing take their best label alone, so large lacunae get
-            # copied texture rather than an average of candidates (which would blur).
-            mostly_missing = lattice.missing > cfg.research_fraction * patch * patch
-            weights = np.where(mostly_missing[:, None],
-                               np.eye(weights.shape[1])[result.labels], weights)
-        n_labels = kept_tops.shape[1]
-        current = timed("compose", compose, image, hole, np.repeat(lattice.tops, n_labels),
-                        np.repeat(lattice.lefts, n_labels), kept_tops.ravel(),
-                        kept_lefts.ravel(), patch, power=cfg.blend_power,
-                        correction=cfg.correction, patch_weights=weights.ravel())
+        current = timed("compose", _compose, cfg, image, hole, lattice, kept_tops, kept_lefts,
+                        result, pruned.order)
         history.append({"pass": n_pass, "iterations": int(result.iterations),
                         "energies": [round(e, 4) for e in result.energies],
                         "unary_scale": scale})
@@ -188,6 +189,36 @@ def inpaint_mrf(
         "config": asdict(cfg),
     }
     return MRFResult(image=current, stats=stats, timings=timings)
+
+
+def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result,
+             order) -> np.ndarray:
+    """Paste the labels NCMP chose (``copy``) or all kept labels (``blend``)."""
+    patch = cfg.patch_size
+    if cfg.composition == "copy":
+        # one label per node, pasted in pruning order (most confident first)
+        rank = np.empty(lattice.n_nodes, dtype=np.int64)
+        rank[order] = np.arange(lattice.n_nodes)
+        nodes = np.arange(lattice.n_nodes)
+        return compose(image, hole, lattice.tops, lattice.lefts,
+                       kept_tops[nodes, result.labels], kept_lefts[nodes, result.labels], patch,
+                       correction=cfg.correction, composition="copy", rank=rank,
+                       seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width)
+    weights = result.beliefs
+    if not cfg.soft_compose:
+        weights = np.eye(weights.shape[1])[result.labels]
+    else:
+        # Soft: every kept label pasted with its NCMP belief, an expectation that suits thin
+        # losses. Nodes mostly missing take their best label alone, so large lacunae get
+        # copied texture rather than an average of candidates (which would blur).
+        mostly_missing = lattice.missing > cfg.research_fraction * patch * patch
+        weights = np.where(mostly_missing[:, None],
+                           np.eye(weights.shape[1])[result.labels], weights)
+    n_labels = kept_tops.shape[1]
+    return compose(image, hole, np.repeat(lattice.tops, n_labels),
+                   np.repeat(lattice.lefts, n_labels), kept_tops.ravel(), kept_lefts.ravel(),
+                   patch, power=cfg.blend_power, correction=cfg.correction,
+                   patch_weights=weights.ravel(), crack_width=cfg.crack_width)
 
 
 def _search(cfg, field_, lattice, candidates, context, image, hole, progress,

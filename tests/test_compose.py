@@ -1,0 +1,167 @@
+"""Composition (mrf/compose.py): the texture-faithful ``copy`` mode, its seams, the crack path,
+and the texture claim end to end, each against a slow, obvious reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mrf import MRFConfig, inpaint_mrf, prefill
+from mrf.compose import compose, crack_blend, first_owner, seam_weights
+
+
+def _sequential_paste(image, hole, tops, lefts, label_tops, label_lefts, rank, patch):
+    """Reference: paste nodes one by one in rank order; each writes only hole pixels that no
+    earlier node wrote. Returns the canvas and, per pixel, the owning node (-1 = none)."""
+    canvas = image.copy()
+    owner = np.full(hole.shape, -1)
+    for node in np.argsort(rank):
+        for dy in range(patch):
+            for dx in range(patch):
+                y, x = tops[node] + dy, lefts[node] + dx
+                if hole[y, x] and owner[y, x] < 0:
+                    owner[y, x] = node
+                    canvas[y, x] = image[label_tops[node] + dy, label_lefts[node] + dx]
+    return canvas, owner
+
+
+def _random_case(seed: int, size: int = 40, patch: int = 7, nodes: int = 30):
+    rng = np.random.default_rng(seed)
+    image = rng.random((size, size, 3)).astype(np.float32)
+    tops = rng.integers(0, size - patch + 1, nodes)
+    lefts = rng.integers(0, size - patch + 1, nodes)
+    hole = np.zeros((size, size), bool)
+    for t, l in zip(tops, lefts):   # holes inside the node patches, borders included
+        hole[t + 1:t + patch - 1, l + 1:l + patch - 1] |= rng.random((patch - 2, patch - 2)) < 0.7
+    label_tops = rng.integers(0, size - patch + 1, nodes)
+    label_lefts = rng.integers(0, size - patch + 1, nodes)
+    rank = rng.permutation(nodes)
+    return image, hole, tops, lefts, label_tops, label_lefts, rank, patch
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_first_owner_is_sequential_pasting_in_rank_order(seed):
+    image, hole, tops, lefts, lt, ll, rank, patch = _random_case(seed)
+    _, owner = _sequential_paste(image, hole, tops, lefts, lt, ll, rank, patch)
+    owned = first_owner(tops, lefts, rank, patch, hole.shape)
+    for node in range(len(tops)):
+        window = owner[tops[node]:tops[node] + patch, lefts[node]:lefts[node] + patch]
+        got = owned[node] & hole[tops[node]:tops[node] + patch, lefts[node]:lefts[node] + patch]
+        np.testing.assert_array_equal(got, window == node)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_copy_without_seam_smoothing_equals_sequential_pasting(seed):
+    image, hole, tops, lefts, lt, ll, rank, patch = _random_case(seed)
+    expected, owner = _sequential_paste(image, hole, tops, lefts, lt, ll, rank, patch)
+    covered = owner >= 0
+    hole = hole & covered   # compose requires every missing pixel to be covered
+    out = compose(image, hole, tops, lefts, lt, ll, patch, composition="copy", rank=rank,
+                  seam_smooth=0, correction="none")
+    np.testing.assert_allclose(out[hole], expected[hole], atol=1e-5)
+    np.testing.assert_array_equal(out[~hole], image[~hole])   # only hole pixels written
+
+
+def test_reversed_rank_changes_the_copy():
+    image, hole, tops, lefts, lt, ll, rank, patch = _random_case(5)
+    _, owner = _sequential_paste(image, hole, tops, lefts, lt, ll, rank, patch)
+    hole &= owner >= 0
+    kwargs = dict(composition="copy", seam_smooth=0, correction="none")
+    a = compose(image, hole, tops, lefts, lt, ll, patch, rank=rank, **kwargs)
+    b = compose(image, hole, tops, lefts, lt, ll, patch, rank=rank.max() - rank, **kwargs)
+    assert np.abs(a - b)[hole].max() > 0.1
+
+
+def test_seam_weights_smooth_only_near_the_seam():
+    owned = np.zeros((1, 9, 9), bool)
+    owned[0, :, :4] = True
+    w = seam_weights(owned, smooth=1)[0]
+    # binomial [1 2 1]/4 across the seam: 1, 3/4 | 1/4, 0 ; constant along it
+    np.testing.assert_allclose(w[4, 1:6], [1.0, 1.0, 0.75, 0.25, 0.0], atol=2e-6)
+    assert np.allclose(w[2:7, 2], w[4, 2])
+    np.testing.assert_array_equal(seam_weights(owned, smooth=0)[0] > 0, owned[0])
+
+
+def _two_textures(size: int = 64) -> np.ndarray:
+    """Left half: vertical stripes (period 4); right half: horizontal stripes (period 6)."""
+    y, x = np.mgrid[:size, :size]
+    left = 0.5 + 0.4 * np.sign(np.sin(2 * np.pi * (x + 0.5) / 4))
+    right = 0.5 + 0.4 * np.sign(np.sin(2 * np.pi * (y + 0.5) / 6))
+    grey = np.where(x < size // 2, left, right)
+    return np.repeat(grey[:, :, None], 3, axis=2).astype(np.float32)
+
+
+def test_copy_on_two_textures_keeps_each_texture_and_a_narrow_seam():
+    """A hole straddling the texture boundary, each side filled from its own texture: away from
+    the seam every pixel is an exact copy; the cross-fade is at most two pixels wide."""
+    truth = _two_textures()
+    hole = np.zeros(truth.shape[:2], bool)
+    hole[20:40, 22:42] = True
+    patch, step = 9, 3
+    tops, lefts = np.meshgrid(np.arange(14, 40, step), np.arange(16, 44, step), indexing="ij")
+    tops, lefts = tops.ravel(), lefts.ravel()
+    left_side = lefts + patch // 2 < 32
+    # sources outside the hole, in the node's own texture, in phase: the left texture repeats
+    # every 4 columns (any row), the right one every 6 rows (any column)
+    label_lefts = np.where(left_side, lefts - 16, 44)
+    shifts = tops[:, None] + 6 * np.arange(-10, 10)[None, :]
+    valid = ((shifts >= 0) & (shifts + patch <= 20)) | ((shifts >= 40) & (shifts <= 64 - patch))
+    label_tops = np.where(left_side, tops, shifts[np.arange(len(tops)), valid.argmax(1)])
+    assert valid.any(1).all()
+    rank = np.arange(len(tops))
+    image = prefill(truth, hole, method="telea")
+    out = compose(image, hole, tops, lefts, label_tops, label_lefts, patch, composition="copy",
+                  rank=rank, seam_smooth=1, correction="none")
+    np.testing.assert_array_equal(out[~hole], image[~hole])
+    err = np.abs(out - truth).max(axis=2)
+    # every copy is exact, so the only errors are where two nodes' patches meet across the
+    # texture boundary (column 32); they stay within 2 px of it
+    cols = np.nonzero((err > 1e-4) & hole)[1]
+    assert len(cols) and np.abs(cols - 31.5).max() <= 2.5
+
+
+def test_crack_blend_keeps_prefill_near_known_paint_only():
+    hole = np.zeros((20, 20), bool)
+    hole[5:15, 5:15] = True
+    patches = np.ones((hole.sum(), 3))
+    pre = np.zeros((hole.sum(), 3))
+    out = crack_blend(patches, pre, hole, width=2.0)
+    dist = ndimage.distance_transform_edt(hole)[hole]
+    np.testing.assert_array_equal(out[dist <= 1.5, 0], 0.0)   # thin rim: the pre-fill
+    np.testing.assert_array_equal(out[dist >= 2.5, 0], 1.0)   # inside: the patches
+    assert np.all((out[:, 0] >= 0) & (out[:, 0] <= 1))
+
+
+def _grey_gradient(img):
+    grey = img.mean(axis=2)
+    return np.hypot(ndimage.sobel(grey, 0), ndimage.sobel(grey, 1))
+
+
+def _periodic_texture(size: int = 96, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    tile = rng.random((8, 8, 3))
+    return np.tile(tile, (size // 8, size // 8, 1)).astype(np.float32)
+
+
+def _lacuna_gradient_ratio(config: MRFConfig) -> float:
+    truth = _periodic_texture()
+    hole = np.zeros(truth.shape[:2], bool)
+    hole[36:60, 36:60] = True
+    filled = prefill(truth, hole, method="telea")
+    out = inpaint_mrf(filled, hole, None, config).image
+    np.testing.assert_array_equal(out[~hole], filled[~hole])
+    inner = ndimage.binary_erosion(hole, iterations=3)   # lacuna pixels, not the rim
+    return float(_grey_gradient(out)[inner].mean() / _grey_gradient(truth)[inner].mean())
+
+
+def test_copy_composition_keeps_the_texture_of_a_periodic_lacuna():
+    """The texture claim: the default composition copies texture into a 24 px lacuna of a
+    periodic texture (gradient ratio 0.9-1.1); averaging labels (blend) smooths it below."""
+    base = dict(patch_size=9, step=3, use_context=False, passes=1)
+    copied = _lacuna_gradient_ratio(MRFConfig(**base))
+    assert MRFConfig().composition == "copy"
+    assert 0.9 <= copied <= 1.1, copied
+    blended = _lacuna_gradient_ratio(MRFConfig(composition="blend", soft_compose=True,
+                                               temperature=1e4, **base))
+    assert blended < copied - 0.1, (blended, copied)
