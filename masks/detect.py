@@ -6,8 +6,8 @@ Two methods, both returning a boolean ``(H, W)`` mask, ``True`` = loss (to be in
   ``sato``, the largest response over the scales ``sigmas``) for dark and/or light thin
   structures, hysteresis thresholding (pixels above ``low`` are kept only when connected to a
   pixel above ``high``), removal of connected components smaller than ``min_area`` pixels and an
-  optional closing. The ridge response is in grey-level units (0..1), so the thresholds are
-  contrasts and do not depend on the image size or on where a window is cut.
+  optional closing. The ridge response is in grey-level units (0..1) and the thresholds are
+  absolute, so they do not depend on the image size or on where a window is cut.
 * **trained** (:func:`train_classifier` / :func:`predict_mask`): a per-panel random forest
   (scikit-learn, seeded, bounded ``n_jobs``) on per-pixel features (:func:`pixel_features`:
   ``skimage.feature.multiscale_basic_features`` on every colour band, plus the ridge responses
@@ -65,9 +65,9 @@ def ridge_response(grey: np.ndarray, sigmas: tuple[float, ...], polarity: str = 
                    ) -> np.ndarray:
     """Multi-scale ridge strength of ``grey`` ``(H, W)`` float in [0, 1]: float32 ``(H, W)``.
 
-    The Sato tubeness filter at each scale (Hessian eigenvalues scaled by sigma^2, so a line of
-    contrast c and width about 2 sigma answers with about c at its own scale), maximised over
-    scales; ``polarity`` picks dark lines (cracks seen as shadow), light lines (cracks filled
+    The Sato tubeness filter at each scale (Hessian eigenvalues scaled by sigma^2, so the
+    response grows with the line's contrast and peaks at the scale matching its width: a
+    3-px line 0.5 darker than its surround answers about 0.15-0.2), maximised over scales; ``polarity`` picks dark lines (cracks seen as shadow), light lines (cracks filled
     with ground or retouching), or the larger of both.
     """
     from skimage.filters import sato
