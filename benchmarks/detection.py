@@ -55,7 +55,8 @@ from masks.detect import (  # noqa: E402
 )
 
 CRAQUELURE = "peers/acecreamu__craquelure-graphs/imgs"
-CRAQUELURE_CASES = (("fl187", "fl187_r5_minArea500_closeR3"), ("ge230", "ge230_r4_minArea250_closeR4"),
+CRAQUELURE_CASES = (("fl187", "fl187_r5_minArea500_closeR3"),
+                    ("ge230", "ge230_r4_minArea250_closeR4"),
                     ("image_3", "image_3_r3_minArea425_closeR6"))
 THAI = "peers/pureexe__thai-painting-restoration/images/painting"
 MANUSCRIPTS = "peers/simoneparisotto__Manuscripts-restoration/results/paper_results"
