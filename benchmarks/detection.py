@@ -15,14 +15,15 @@ Images with a reference mask in ../shared/data (read in place, never copied; ski
 * ``synthetic`` (``--quick`` only, always available): a seeded textured image with drawn dark
   cracks (masks.synthetic), scored pixel by pixel.
 
-Methods: ``cracks`` and ``trained`` (this project, defaults), ``otsu_tophat`` (Otsu threshold of
-a black top-hat of radius 7) and ``dark_threshold`` (Otsu threshold of the grey levels, the
-darker class is loss). ``trained`` gets scribbles drawn automatically: a seeded uniform sample of
-0.5 % of the pixels, labelled loss on the reference and paint elsewhere (for skeleton references
-paint only farther than the 2 px tolerance, where a user would draw); those pixels are left out
-of every method's score. Metrics per image: precision, recall, F1, IoU (for tolerance scoring
-IoU = F1 / (2 - F1), the Jaccard index matching that F1), and seconds per megapixel (the whole
-method, features and training included; one process, 2 forest jobs).
+Methods: ``cracks`` and ``trained`` (this project, defaults), ``trained_ir`` (``trained`` with the
+built-in v32 descriptor's IR channels as extra features, ``--ir-features v32``), ``otsu_tophat``
+(Otsu threshold of a black top-hat of radius 7) and ``dark_threshold`` (Otsu threshold of the grey
+levels, the darker class is loss). ``trained`` gets scribbles drawn automatically: a seeded uniform
+sample of 0.5 % of the pixels, labelled loss on the reference and paint elsewhere (for skeleton
+references paint only farther than the 2 px tolerance, where a user would draw); those pixels are
+left out of every method's score. Metrics per image: precision, recall, F1, IoU (for tolerance
+scoring IoU = F1 / (2 - F1), the Jaccard index matching that F1), and seconds per megapixel (the
+whole method, features and training included; one process, 2 forest jobs).
 
     python benchmarks/detection.py [--quick]
 """
@@ -64,7 +65,7 @@ MANUSCRIPT_CASES = ("101", "106", "201", "203", "204")
 TOLERANCE = 2          # px, skeleton references
 SCRIBBLE_SHARE = 0.005
 SEED = 0
-METHODS = ("cracks", "trained", "otsu_tophat", "dark_threshold")
+METHODS = ("cracks", "trained", "trained_ir", "otsu_tophat", "dark_threshold")
 GROUPS = ("craquelure", "fresco", "manuscript", "synthetic")
 
 
@@ -161,6 +162,15 @@ def run_trained(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return predict_mask(train_classifier(features, labels, cfg), features)
 
 
+def run_trained_ir(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``trained`` plus the 8 IR channels of the built-in v32 descriptor (--ir-features v32)."""
+    from inpaint.detect import ir_feature_fn
+
+    cfg = TrainedConfig()
+    features = pixel_features(image, cfg, ir_feature_fn("v32"))
+    return predict_mask(train_classifier(features, labels, cfg, extra="ir:v32"), features)
+
+
 def run_otsu_tophat(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     from skimage.filters import threshold_otsu
 
@@ -177,7 +187,8 @@ def run_dark_threshold(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return grey < threshold_otsu(grey)
 
 
-RUNNERS = {"cracks": run_cracks, "trained": run_trained, "otsu_tophat": run_otsu_tophat,
+RUNNERS = {"cracks": run_cracks, "trained": run_trained, "trained_ir": run_trained_ir,
+           "otsu_tophat": run_otsu_tophat,
            "dark_threshold": run_dark_threshold}
 
 

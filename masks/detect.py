@@ -67,7 +67,7 @@ def ridge_response(grey: np.ndarray, sigmas: tuple[float, ...], polarity: str = 
 
     The Sato tubeness filter at each scale (Hessian eigenvalues scaled by sigma^2, so the
     response grows with the line's contrast and peaks at the scale matching its width: a
-    3-px line 0.5 darker than its surround answers about 0.15-0.2), maximised over scales;
+    3-px line 0.5 darker than its surround answers about 0.3), maximised over scales;
     ``polarity`` picks dark lines (cracks seen as shadow), light lines (cracks filled with
     ground or retouching), or the larger of both.
     """

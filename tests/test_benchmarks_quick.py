@@ -85,7 +85,7 @@ def test_detection_quick_scores_every_method_on_the_synthetic_cracks(tmp_path):
     _run_quick(tmp_path, "detection.py")
     result = json.loads((tmp_path / "detection.json").read_text())
     synthetic = {r["method"]: r for r in result["results"] if r["image"] == "synthetic"}
-    assert set(synthetic) == {"cracks", "trained", "otsu_tophat", "dark_threshold"}
+    assert set(synthetic) == {"cracks", "trained", "trained_ir", "otsu_tophat", "dark_threshold"}
     # both detectors find the drawn cracks; a global darkness threshold is fooled by the
     # uneven lighting and the dark paint blotches
     assert synthetic["cracks"]["f1"] > 0.8 and synthetic["trained"]["f1"] > 0.8
