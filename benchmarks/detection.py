@@ -229,7 +229,8 @@ def _panel(a: np.ndarray, height: int) -> np.ndarray:
 
 
 def montage(rows: list[tuple[np.ndarray, ...]], out_dir: Path, height: int = 256) -> None:
-    """One row per image: image | reference | cracks | trained (white = loss)."""
+    """One row per image: image | reference | cracks | trained (white = loss). The manuscript
+    pages are left out: the data README marks them internal only (not to be published)."""
     gap = 6
     lines = []
     for panels in rows:
@@ -294,8 +295,10 @@ def main() -> None:
                             "scoring": f"skeleton, {TOLERANCE} px tolerance"
                             if case["skeleton"] else "pixel"})
             print(f"{case['name']:>18} {method:>15}: F1 {results[-1]['f1']:.3f}", flush=True)
-        shown = ndi.binary_dilation(reference, iterations=1) if case["skeleton"] else reference
-        pictures.append((image, shown, masks["cracks"], masks["trained"]))
+        if case["group"] != "manuscript":   # internal-only images: scored, never published
+            shown = ndi.binary_dilation(reference, iterations=1) if case["skeleton"] else \
+                reference
+            pictures.append((image, shown, masks["cracks"], masks["trained"]))
     summary = summarise(results)
     common.print_table(results, [("image", "image", ""), ("method", "method", ""),
                                  ("precision", "P", ".3f"), ("recall", "R", ".3f"),
@@ -303,7 +306,8 @@ def main() -> None:
                                  ("seconds_per_mp", "s / MP", ".2f")], title="per image")
     columns = [c for c in COLUMNS if any(r.get(c[0]) is not None for r in summary)]
     common.print_table(summary, columns, title="mean per method")
-    montage(pictures, args.out)
+    if pictures:
+        montage(pictures, args.out)
     common.write_json(args.out, "detection", {
         "settings": {"tolerance_px": TOLERANCE, "scribble_share": SCRIBBLE_SHARE, "seed": SEED,
                      "cracks": asdict(CrackConfig()), "trained": asdict(TrainedConfig())},

@@ -326,3 +326,22 @@ def test_run_mask_auto_detects_then_inpaints(tmp_path):
                               ).sum() == 0
     # the cracks got lighter: they were filled from the paint around them
     assert after[:, cracks].mean() > before[:, cracks].mean() + 40
+
+
+def test_batch_items_with_mask_auto_detect_first(tmp_path):
+    """What `inpaint batch --mask auto` hands to its Dask workers, run in this process (a
+    local cluster would take most of this file's time budget): a panel and a tile."""
+    from inpaint.batch import BatchItem, process_item
+    from inpaint.pipeline import RunConfig
+
+    path = _write(tmp_path / "p.png", _u8(crack_scene(side=128, seed=3)[0]))
+    cfg = RunConfig(descriptor="none", passes=1, workers=1)
+    panel = process_item(BatchItem("p.png", str(path), "auto", str(tmp_path / "o.png")), cfg,
+                         False, False)
+    tile = process_item(BatchItem("t", str(path), "auto", str(tmp_path / "t.tif"),
+                                  window=(0, 0, 128, 128), core=(0, 0, 64, 128)), cfg, False,
+                        False)
+    assert panel["status"] == "done" and panel["missing"] > 0, panel
+    assert tile["status"] == "done", tile
+    with rasterio.open(tmp_path / "t.tif") as src:
+        assert (src.height, src.width) == (64, 128)
