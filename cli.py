@@ -447,7 +447,8 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1),
               help="trained: random-forest processes.")
 @click.option("--memory-budget", default=None,
-              help="Peak memory to plan windows for, e.g. 2GB (default: half the available).")
+              help="Peak memory of the process to size the windows for, e.g. 2GB (default: "
+                   "half of the available memory).")
 @click.option("--window", default=2048, show_default=True, type=click.IntRange(128),
               help="Largest window side in pixels; the memory budget may lower it.")
 @click.option("--preview", "preview_path", type=click.Path(dir_okay=False),

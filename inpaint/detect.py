@@ -42,12 +42,18 @@ log = logging.getLogger(__name__)
 
 METHODS = ("cracks", "trained")
 
-#: Memory per window pixel (bytes), measured roughly from the filters' float64 temporaries:
-#: sato keeps the Hessian (3 arrays) and its eigenvalues per scale; the trained method holds
-#: the feature stack (float32 x features) plus multiscale_basic_features' float64 copies and
-#: the forest's per-tree probabilities.
-CRACK_BYTES_PER_PIXEL = 160
-TRAINED_BYTES_PER_FEATURE = 16
+#: Memory per window pixel (bytes), about twice what was measured on a 2 MP craquelure image
+#: (cracks: ~40 B/px, sato's float64 Hessian and eigenvalues per scale; trained: ~6 B per
+#: feature per pixel, the float32 feature stack plus multiscale_basic_features' float64
+#: temporaries and the forest's per-tree probabilities).
+CRACK_BYTES_PER_PIXEL = 96
+TRAINED_BYTES_PER_FEATURE = 10
+TRAINED_BYTES_PER_PIXEL = 64
+#: The process before any window (interpreter, numpy/scipy/skimage, torch imported by the CLI):
+#: 360 MiB measured, with a margin.
+BASELINE_BYTES = 512 * 2**20
+#: Panel-wide maps per pixel: the loss mask and the scribble labels.
+PANEL_BYTES_PER_PIXEL = 2
 MIN_CORE = 128
 
 
@@ -108,17 +114,19 @@ def _n_features(cfg: DetectConfig, bands: int) -> int:
 
 
 def window_core(cfg: DetectConfig, shape: tuple[int, int], bands: int) -> int:
-    """Side of the square window core such that core + halo fits the memory budget."""
+    """Side of the square window core such that the process's peak (baseline, panel-wide
+    maps, one window of core + 2 halo) stays within the memory budget."""
     from .plan import default_budget
 
     budget = cfg.memory_budget if cfg.memory_budget is not None else default_budget("cpu")
     per_pixel = CRACK_BYTES_PER_PIXEL if cfg.method == "cracks" else \
-        TRAINED_BYTES_PER_FEATURE * _n_features(cfg, bands) + 64
-    side = int(math.sqrt(max(budget, 1) / per_pixel)) - 2 * cfg.halo
+        TRAINED_BYTES_PER_FEATURE * _n_features(cfg, bands) + TRAINED_BYTES_PER_PIXEL
+    fixed = BASELINE_BYTES + PANEL_BYTES_PER_PIXEL * shape[0] * shape[1]
+    side = int(math.sqrt(max(budget - fixed, 0) / per_pixel)) - 2 * cfg.halo
     if side < MIN_CORE:
-        need = per_pixel * (MIN_CORE + 2 * cfg.halo) ** 2
+        need = fixed + per_pixel * (MIN_CORE + 2 * cfg.halo) ** 2
         raise InpaintError(f"a memory budget of {budget / 2**20:.0f} MiB is too small for "
-                           f"detection windows (needs about {need / 2**20:.0f} MiB)")
+                           f"detection on this image (needs at least {need / 2**20:.0f} MiB)")
     return min(side, cfg.window, max(shape))
 
 
@@ -174,19 +182,24 @@ def train_on_scribbles(reader: RasterReader, labels: np.ndarray, cfg: DetectConf
     scribbles are read), then the forest."""
     meta = reader.meta
     halo = cfg.trained.halo
-    feats, labs = [], []
+    feats, labs, order = [], [], []
     for c, w in windows((meta.height, meta.width), core, halo):
         lab = labels[c[0]:c[2], c[1]:c[3]]
         if not lab.any():
             continue
         image, _ = float_colour(reader.read(w), meta)
         f = _crop(pixel_features(image, cfg.trained, extra), c, w)
-        feats.append(f[lab > 0])
-        labs.append(lab[lab > 0])
+        rows, cols = np.nonzero(lab)
+        feats.append(f[rows, cols])
+        labs.append(lab[rows, cols])
+        order.append((rows + c[0]) * meta.width + cols + c[1])
     if not feats:
-        feats, labs = [np.zeros((0, 1), np.float32)], [np.zeros(0, np.uint8)]
-    stacked = np.concatenate(feats)[:, None, :]
-    return train_classifier(stacked, np.concatenate(labs)[:, None], cfg.trained,
+        feats, labs, order = [np.zeros((0, 1), np.float32)], [np.zeros(0, np.uint8)], [[]]
+    # raster order, as in a whole-image run: the seeded forest then grows the same trees
+    # whatever the window size
+    sort = np.argsort(np.concatenate(order), kind="stable")
+    stacked = np.concatenate(feats)[sort][:, None, :]
+    return train_classifier(stacked, np.concatenate(labs)[sort][:, None], cfg.trained,
                             extra=f"ir:{cfg.ir_features}" if cfg.ir_features else None)
 
 

@@ -184,8 +184,10 @@ class TrainedConfig:
 
     @property
     def halo(self) -> int:
-        """Context a window needs: the largest Gaussian's support (4 sigma)."""
-        return int(math.ceil(4 * max(self.sigma_max, *self.ridge_sigmas))) + self.min_area // 2 + 1
+        """Context a window needs: the largest Gaussian's support (4 sigma) plus the derivative
+        stencils taken after it."""
+        return int(math.ceil(4 * max(self.sigma_max, *self.ridge_sigmas))) + 4 + \
+            self.min_area // 2
 
 
 def pixel_features(image: np.ndarray, config: TrainedConfig | None = None,

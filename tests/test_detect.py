@@ -203,6 +203,26 @@ def test_windows_give_the_whole_image_result(panel):
     np.testing.assert_array_equal(mask, whole)
 
 
+def test_trained_windows_give_the_whole_image_result(panel):
+    tmp, path, _, cracks = panel
+    labels = _scribbles(cracks)
+    scribbles = _write(tmp / "s.png", labels)       # values 1 = loss, 2 = paint
+    cfg = DetectConfig(method="trained", trained=TrainedConfig(trees=20))
+    whole, _ = detect_file(str(path), None, cfg, scribbles=str(scribbles))
+    tiled, report = detect_file(str(path), None, DetectConfig(
+        method="trained", trained=TrainedConfig(trees=20), window=128), scribbles=str(scribbles))
+    assert report["windows"]["count"] == 4
+    np.testing.assert_array_equal(whole, tiled)
+    assert f1(whole, cracks) > 0.75
+
+
+def test_too_small_a_memory_budget_is_a_clear_error(panel):
+    tmp, path, _, _ = panel
+    _clean_failure(_invoke("detect", path, "-o", tmp / "m.tif", "--memory-budget", "100MB"),
+                   "too small")
+    assert not (tmp / "m.tif").exists()
+
+
 # --------------------------------------------------------------------------- command
 
 def test_detect_writes_an_aligned_mask_with_the_georeferencing(panel):
