@@ -43,11 +43,11 @@ log = logging.getLogger(__name__)
 METHODS = ("cracks", "trained")
 
 #: Memory per window pixel (bytes), about twice what was measured on a 2 MP craquelure image
-#: (cracks: ~40 B/px, sato's float64 Hessian and eigenvalues per scale; trained: ~6 B per
-#: feature per pixel, the float32 feature stack plus multiscale_basic_features' float64
-#: temporaries and the forest's per-tree probabilities).
+#: (cracks: ~40 B/px, sato's float64 Hessian and eigenvalues per scale; trained: ~12 B per
+#: feature per pixel for 19 features, the float32 feature stack plus multiscale_basic_features'
+#: float64 temporaries and the forest's per-tree probabilities).
 CRACK_BYTES_PER_PIXEL = 96
-TRAINED_BYTES_PER_FEATURE = 10
+TRAINED_BYTES_PER_FEATURE = 20
 TRAINED_BYTES_PER_PIXEL = 64
 #: The process before any window (interpreter, numpy/scipy/skimage, torch imported by the CLI):
 #: 360 MiB measured, with a margin.
@@ -109,8 +109,9 @@ def ir_feature_fn(descriptor: str) -> FeatureFn:
 
 def _n_features(cfg: DetectConfig, bands: int) -> int:
     t = cfg.trained
-    per_band = 1 + 2 + 5   # intensity, edges, texture (multiscale_basic_features) per scale
-    return bands * per_band * t.num_sigma + len(t.ridge_sigmas) + (32 if cfg.ir_features else 0)
+    per_band = 1 + 1 + 2   # intensity, edges, texture (2 Hessian eigenvalues) per scale
+    ir = 32 if cfg.ir_features else 0      # at most v128's 32 IR channels
+    return bands * per_band * t.num_sigma + len(t.ridge_sigmas) + ir
 
 
 def window_core(cfg: DetectConfig, shape: tuple[int, int], bands: int) -> int:
