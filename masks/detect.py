@@ -136,9 +136,12 @@ class CrackConfig:
     @property
     def halo(self) -> int:
         """Context pixels a window needs on each side for its core to come out as in a
-        whole-image run: the filters' support (4 sigma), the closing, and the minimum area
-        (a component crossing the halo has at least that many pixels)."""
-        return int(math.ceil(4 * max(self.sigmas))) + self.closing + max(self.min_area, 0) // 2 + 1
+        whole-image run: the filters' support (4 sigma), the closing, and the minimum area (a
+        component that reaches the core and leaves the window has at least ``halo`` pixels in
+        it, so it is never dropped as small). Hysteresis links longer than the halo (a faint
+        stretch whose strong seed lies outside the window) are the one thing a window can
+        miss."""
+        return int(math.ceil(4 * max(self.sigmas))) + self.closing + self.min_area + 1
 
 
 def detect_cracks(image: np.ndarray, config: CrackConfig | None = None) -> np.ndarray:
