@@ -242,6 +242,20 @@ def test_detect_writes_an_aligned_mask_with_the_georeferencing(panel):
     assert _digest(path) == before
 
 
+def test_16_bit_tiled_rgba_panel_keeps_tiling_and_transparent_pixels_are_not_loss(tmp_path):
+    image, cracks = crack_scene(side=128, seed=5)
+    data = np.concatenate([(image * 65535).astype(np.uint16),
+                           np.full(cracks.shape + (1,), 65535, np.uint16)], axis=2)
+    data[:, :40, 3] = 0
+    path = _write(tmp_path / "p.tif", data, tiled=True, blockxsize=64, blockysize=64,
+                  compress="lzw", photometric="RGB", alpha="YES")
+    assert _invoke("detect", path, "-o", tmp_path / "m.tif", "-q").exit_code == 0
+    with rasterio.open(tmp_path / "m.tif") as src:
+        assert src.profile["tiled"] and src.block_shapes[0] == (64, 64)
+        mask = src.read(1) > 0
+    assert not mask[:, :40].any() and f1(mask[:, 48:], cracks[:, 48:]) > 0.8
+
+
 def test_empty_and_full_results_are_written(tmp_path, monkeypatch):
     flat = _write(tmp_path / "flat.png", np.full((64, 80, 3), 120, np.uint8))
     result = _invoke("detect", flat, "-o", tmp_path / "empty.png")
