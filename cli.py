@@ -238,7 +238,9 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
 @main.command()
 @click.argument("image", type=str)
 @click.option("--mask", "mask_path", required=True,
-              help="Loss mask: any raster of the same size; non-zero = missing.")
+              help="Loss mask: any raster of the same size; non-zero = missing. 'auto' detects "
+                   "the losses first with `inpaint detect`'s cracks defaults (a mask file named "
+                   "auto: ./auto).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output raster; format from its extension, profile from IMAGE.")
 @click.option("--invert-mask", is_flag=True, help="Zero (black) mask pixels are the missing ones.")
@@ -339,8 +341,10 @@ def invert(checkpoint, image, out, count, seed, device, force):
               help="Folder of masks (default: beside the panels).")
 @click.option("--mask-pattern", default="{stem}_mask.png", show_default=True,
               help="Mask file name of a panel; {stem} is the panel's name without extension.")
-@click.option("--mask", "panel_mask", type=click.Path(exists=True, dir_okay=False),
-              help="Tile mode: the mask of the panel (default: found by --mask-pattern).")
+@click.option("--mask", "panel_mask", type=str,
+              help="Tile mode: the mask of the panel (default: found by --mask-pattern). "
+                   "'auto' (both modes): detect every panel's losses first, as `run --mask "
+                   "auto`.")
 @click.option("--tile", type=int, default=None,
               help="Cut the SOURCE panel into tiles of this side and stitch them back.")
 @click.option("--overlap", default=256, show_default=True, type=click.IntRange(0),
@@ -369,16 +373,23 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
     cfg = _run_config(**mrf)
     src, out = Path(source), Path(out_dir)
     stitch_to = None
+    auto = panel_mask == "auto"
+    if panel_mask and not auto and not Path(panel_mask).is_file():
+        raise click.BadParameter(f"mask file {panel_mask} does not exist", param_hint="--mask")
     if tile is not None:
         if src.is_dir():
             raise click.BadParameter("--tile needs a panel file, not a folder", param_hint="SOURCE")
         mask = Path(panel_mask) if panel_mask else src.with_name(mask_pattern.format(stem=src.stem))
-        if not mask.exists():
+        if not auto and not mask.exists():
             raise click.ClickException(f"mask of {src.name} not found: {mask} (use --mask)")
         items = tile_items(src, mask, out, tile, overlap)
         stitch_to = (src, out / src.name)
     elif src.is_dir():
         items = folder_items(src, out, mask_pattern, Path(masks_dir) if masks_dir else None)
+        if auto:
+            from dataclasses import replace
+
+            items = [replace(item, mask="auto") for item in items]
     else:
         raise click.BadParameter("give a folder of panels, or a panel with --tile",
                                  param_hint="SOURCE")
@@ -393,6 +404,90 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
             click.echo(f"failed: {record['name']}: {record['error']}", err=True)
     if counts["failed"]:
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- detect
+@main.command()
+@click.argument("image", type=str)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Mask to write (.tif or .png): one uint8 band, 255 = loss, 0 = paint, "
+                   "aligned with IMAGE and with its georeferencing.")
+@click.option("--method", type=click.Choice(["cracks", "trained"]), default="cracks",
+              show_default=True,
+              help="cracks: thin-structure filter, no training; trained: a random forest "
+                   "trained on --scribbles (or loaded with --model).")
+@click.option("--scribbles", type=str,
+              help="trained: image of IMAGE's size with a few strokes: red (or value 1) = loss, "
+                   "green or blue (or value 2) = paint; other pixels are unlabelled.")
+@click.option("--save-model", type=click.Path(dir_okay=False),
+              help="trained: save the classifier to reuse it on other panels with --model.")
+@click.option("--model", type=str,
+              help="trained: a classifier saved by --save-model. A model file is a pickle, i.e. "
+                   "code: only load files you trust.")
+@click.option("--ir-features", default=None,
+              help="trained: add the IR channels of this descriptor (v32, v128 or a checkpoint) "
+                   "to the pixel features.")
+@click.option("--scales", default="1,2,3", show_default=True,
+              help="cracks: ridge-filter scales (sigmas, px), comma-separated; a crack of width "
+                   "w answers best at sigma ~ w/2.")
+@click.option("--polarity", type=click.Choice(["dark", "light", "both"]), default="dark",
+              show_default=True, help="cracks: dark lines, light lines, or both.")
+@click.option("--low", default=0.08, show_default=True, type=click.FloatRange(0),
+              help="cracks: hysteresis low threshold (ridge contrast, grey levels 0..1).")
+@click.option("--high", default=0.15, show_default=True, type=click.FloatRange(0),
+              help="cracks: hysteresis high threshold; a crack needs one pixel above it.")
+@click.option("--min-area", default=150, show_default=True, type=click.IntRange(0),
+              help="Drop detected components smaller than this many pixels (trained: "
+                   "default 0 = keep all).")
+@click.option("--closing", default=0, show_default=True, type=click.IntRange(0),
+              help="cracks: radius of a final morphological closing that bridges gaps.")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="trained: loss probability above which a pixel is loss.")
+@click.option("--seed", default=0, show_default=True, help="trained: random-forest seed.")
+@click.option("--jobs", default=2, show_default=True, type=click.IntRange(1),
+              help="trained: random-forest processes.")
+@click.option("--memory-budget", default=None,
+              help="Peak memory of the process to size the windows for, e.g. 2GB (default: "
+                   "half of the available memory).")
+@click.option("--window", default=2048, show_default=True, type=click.IntRange(128),
+              help="Largest window side in pixels; the memory budget may lower it.")
+@click.option("--preview", "preview_path", type=click.Path(dir_okay=False),
+              help="Write a PNG montage: input | mask overlay | mask.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write a JSON report: method, parameters, counts, timings, memory.")
+@click.option("--force", is_flag=True, help="Overwrite existing output, model, preview, report.")
+@with_verbosity
+@_expected_errors
+def detect(image, output, method, scribbles, save_model, model, ir_features, scales, polarity,
+           low, high, min_area, closing, threshold, seed, jobs, memory_budget, window,
+           preview_path, report_path, force, verbose, quiet):
+    """Detect paint loss or cracks in IMAGE and write a loss mask for `inpaint run --mask`."""
+    from inpaint.detect import DetectConfig, detect_file
+    from inpaint.plan import parse_size
+    from masks.detect import CrackConfig, TrainedConfig
+
+    _setup_logging(verbose, quiet)
+    ctx = click.get_current_context()
+    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+    try:
+        sigmas = tuple(float(s) for s in scales.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"{scales!r} is not a comma-separated list of numbers",
+                                 param_hint="--scales") from None
+    cracks = CrackConfig(sigmas=sigmas, polarity=polarity, low=low, high=high,
+                         min_area=min_area, closing=closing)
+    trained = TrainedConfig(threshold=threshold, seed=seed, n_jobs=jobs,
+                            min_area=min_area if given("min_area") else 0)
+    cfg = DetectConfig(method=method, cracks=cracks, trained=trained, ir_features=ir_features,
+                       window=window, memory_budget=parse_size(memory_budget))
+    _, report = detect_file(image, output, cfg, scribbles=scribbles, model=model,
+                            save_model=save_model, preview_path=preview_path,
+                            report_path=report_path, force=force, progress=not quiet)
+    if not quiet:
+        m = report["mask"]
+        click.echo(f"wrote {output}: {m['loss_pixels']} loss pixels ({100 * m['fraction']:.2f} "
+                   f"%), {m['components']} components, {method}, "
+                   f"{report['total_seconds']:.1f} s")
 
 
 # --------------------------------------------------------------------------- info

@@ -101,7 +101,17 @@ def scaling() -> str:
         ("predicted_peak_gb", "predicted GB", ".2f"), ("nodes", "nodes", ",d")])
 
 
-TABLES = {"quality": quality, "weights": weights, "ir_throughput": ir_throughput,
+def detection() -> str:
+    rows = load("detection")["summary"]
+    return common.markdown_table(rows, [
+        ("method", "method", ""), ("precision", "P", ".3f"), ("recall", "R", ".3f"),
+        ("f1", "F1", ".3f"), ("iou", "IoU", ".3f"), ("f1_craquelure", "F1 craquelure (3)", ".3f"),
+        ("f1_fresco", "F1 fresco (1)", ".3f"), ("f1_manuscript", "F1 manuscripts (5)", ".3f"),
+        ("seconds_per_mp", "s / MP", ".2f")])
+
+
+TABLES = {"detection": detection,
+          "quality": quality, "weights": weights, "ir_throughput": ir_throughput,
           "memory": memory, "robustness": robustness, "vae": vae, "scaling": scaling}
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InpaintError
-from .pipeline import RunConfig
+from .pipeline import AUTO_MASK, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,17 @@ def _process_tile(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: boo
 
     with RasterReader(item.input) as reader:
         meta = reader.meta
-        full_mask = read_mask(item.mask, shape=(meta.height, meta.width), invert=invert_mask)
         r0, c0, r1, c1 = item.window
         window = reader.read(item.window)
-    result = run(window, full_mask[r0:r1, c0:c1], cfg)
+        if item.mask == AUTO_MASK:   # detected on the tile's window (overlap = context)
+            from .detect import detect_array, float_colour
+
+            colour, _ = float_colour(window, meta)
+            tile_mask = detect_array(colour)
+        else:
+            tile_mask = read_mask(item.mask, shape=(meta.height, meta.width),
+                                  invert=invert_mask)[r0:r1, c0:c1]
+    result = run(window, tile_mask, cfg)
     cr0, cc0, cr1, cc1 = item.core
     core = result.image.reshape(window.shape)[cr0 - r0:cr1 - r0, cc0 - c0:cc1 - c0]
     Path(item.output).parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from .regions import Box, Region, owned_pixels, plan_regions, split_region, with
 log = logging.getLogger(__name__)
 
 PIXEL_MODE = "none"
+AUTO_MASK = "auto"   # run_file(mask_path="auto"): mask from inpaint.detect
 
 
 @dataclass(frozen=True)
@@ -464,12 +465,18 @@ def run_file(
     cfg = config or RunConfig()
     t_start = time.perf_counter()
     meta = raster_info(input_path)
-    mask = read_mask(mask_path, shape=(meta.height, meta.width), invert=invert_mask)
-    if dilate_radius:
-        mask = dilate(mask, dilate_radius)
+    auto = mask_path == AUTO_MASK   # detect the losses first (inpaint detect's defaults)
+    mask = None if auto else read_mask(mask_path, shape=(meta.height, meta.width),
+                                       invert=invert_mask)
     writer = RasterWriter(output_path, meta, force=force)  # checks the output before working
     if report_path and Path(report_path).exists() and not force:
         raise InpaintError(f"{report_path} exists; pass --force to overwrite")
+    if auto:
+        from .detect import detect_mask
+
+        mask = detect_mask(input_path)
+    if dilate_radius:
+        mask = dilate(mask, dilate_radius)
     report = _prepare(mask, (meta.height, meta.width), cfg)
     n_colour = meta.bands - (meta.alpha_band is not None)
     results: list[RegionResult] = []
