@@ -189,9 +189,29 @@ def mrf_options(func):
                      help="Candidates per node found by FAISS and re-ranked exactly."),
         click.option("--iterations", default=10, show_default=True,
                      help="NCMP iterations (stops earlier when no label changes)."),
-        click.option("--passes", default=2, show_default=True,
+        click.option("--passes", default=1, show_default=True, type=click.IntRange(1),
                      help="Search + inference passes; later passes search with the previous "
-                          "fill."),
+                          "fill (measured no better than one pass after the fsr pre-fill)."),
+        click.option("--prefill", type=click.Choice(["fsr", "telea"]), default="fsr",
+                     show_default=True,
+                     help="First guess of the losses, the query of the candidate search and "
+                          "the fill of thin cracks: OpenCV contrib's frequency-selective "
+                          "reconstruction (fsr) or fast marching (telea, smooth)."),
+        click.option("--composition", type=click.Choice(["copy", "blend"]), default="copy",
+                     show_default=True,
+                     help="copy: each node's chosen patch pasted in priority order with "
+                          "smoothed seams (copied texture); blend: overlapping labels averaged "
+                          "by belief (higher hole-PSNR, smooth fills)."),
+        click.option("--crack-width", default=2.0, show_default=True,
+                     type=click.FloatRange(0),
+                     help="Missing pixels at most this far (px) from known paint take the "
+                          "pre-fill instead of a patch (0 = patches everywhere)."),
+        click.option("--seam-smooth", default=1, show_default=True, type=click.IntRange(0),
+                     help="copy: binomial smoothing passes across the seams between patches."),
+        click.option("--texture-weight", default=0.0, show_default=True,
+                     type=click.FloatRange(0),
+                     help="Weight of a unary term that prefers sources whose fine detail "
+                          "matches the paint around the loss (more texture, lower hole-PSNR)."),
         click.option("--unary", type=click.Choice(["pixel", "field"]), default="pixel",
                      show_default=True,
                      help="Distance that re-ranks the descriptor shortlist and is the unary "
@@ -219,15 +239,17 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, unary, no_context, ir_dtype, seed, memory_budget, window, margin,
-                workers=1):
+                passes, prefill, composition, crack_width, seam_smooth, texture_weight, unary,
+                no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
     from inpaint.pipeline import RunConfig
     from inpaint.plan import parse_size
 
     try:
         return RunConfig(descriptor=descriptor, device=device, patch_step=patch_step,
                          patch_size=patch_size or None, labels=labels, shortlist=shortlist,
-                         iterations=iterations, passes=passes, unary=unary,
+                         iterations=iterations, passes=passes, prefill=prefill,
+                         composition=composition, crack_width=crack_width,
+                         seam_smooth=seam_smooth, texture_weight=texture_weight, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
                          memory_budget=parse_size(memory_budget), window=window, margin=margin,
                          workers=workers)

@@ -2,21 +2,24 @@
 
 Two ways to join overlapping patches (``COMPOSITIONS``):
 
-* ``copy`` (the paper's composition, section 5 of research/mrf_algorithm.md): nodes are pasted
-  in pruning order, most confident first, and each writes only the pixels no earlier node has
-  written, so every filled pixel is a copy of one source pixel and the texture of the sources
-  survives. The seam between two nodes' pixels is smoothed by a small binomial filter of the
-  ownership masks (the paper's smoothed seam). Vectorised: "first pasted wins" is a scatter-min
-  of the nodes' ranks over their footprints.
+* ``copy`` (after the paper's composition, section 5 of research/mrf_algorithm.md): nodes are
+  pasted in pruning order, most confident first, and each writes only the pixels no earlier
+  node has written, so every filled pixel is a copy of one source pixel and the texture of the
+  sources survives. The seam between two nodes' pixels is smoothed by a small binomial filter
+  of the ownership masks (the paper's smoothed seam). Unlike the paper, the seam is not moved
+  by a minimum-error boundary cut: it lies where the earlier node's patch ends (NCMP chose the
+  labels so that overlaps agree). Vectorised: "first pasted wins" is a scatter-min of the
+  nodes' ranks over their footprints.
 * ``blend``: every patch is pasted over its whole node patch with a separable tent weight
   (largest at its centre), optionally times a weight per patch (its NCMP belief); overlaps
   become a weighted average. The expectation of the texture: high hole-PSNR, smooth fills.
 
-Then, for both, a harmonic offset correction: a copied patch seldom has exactly the brightness of the place it
-   is pasted to. On known pixels the blended patches can be compared with the truth; that residual
-   is extended into the hole by solving Laplace's equation (a membrane, as in seamless cloning)
-   and added, so the fill keeps the patches' texture but meets the surrounding paint without a
-   step. Only hole pixels are ever written.
+Then, for both, a harmonic offset correction: a copied patch seldom has exactly the brightness
+of the place it is pasted to. On known pixels the pasted patches can be compared with the truth;
+that residual is extended into the hole by solving Laplace's equation (a membrane, as in
+seamless cloning) and added, so the fill keeps the patches' texture but meets the surrounding
+paint without a step. Finally thin cracks may keep the pre-fill (``crack_blend``). Only hole
+pixels are ever written.
 """
 
 from __future__ import annotations

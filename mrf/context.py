@@ -74,15 +74,31 @@ def prefill(image: np.ndarray, hole: np.ndarray, radius: int = 3,
         if not hasattr(cv2, "xphoto"):
             raise ValueError("the fsr prefill needs OpenCV contrib (opencv-contrib-python-"
                              "headless); use the telea prefill")
-        filled = np.zeros_like(u8)
-        # xphoto's convention: 255 = valid pixel, 0 = to fill
-        cv2.xphoto.inpaint(u8, np.where(hole, 0, 255).astype(np.uint8), filled,
-                           cv2.xphoto.INPAINT_FSR_FAST)
+        filled = fsr_fill(u8, hole)
     else:
         filled = cv2.inpaint(u8, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
     out = image.copy()
     out[hole] = filled[hole].astype(np.float32) / 255.0
     return out
+
+
+#: Mirrored margin around the image for FSR: it extrapolates from blocks around each loss and
+#: fills losses that touch the image border badly (measured: 11.6 dB instead of 24.1 dB on a
+#: window of a craquelure photo whose cracks cross its border).
+FSR_PAD = 32
+
+
+def fsr_fill(u8: np.ndarray, hole: np.ndarray, pad: int = FSR_PAD) -> np.ndarray:
+    """xphoto FSR_FAST fill of ``hole`` in a uint8 (H, W, C) image, computed on a mirrored
+    ``pad`` so that losses touching the border are filled from paint on every side."""
+    padded = cv2.copyMakeBorder(u8, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    valid = np.where(hole, 0, 255).astype(np.uint8)   # xphoto: 255 = valid, 0 = to fill
+    valid = cv2.copyMakeBorder(valid, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    if padded.ndim == 2:
+        padded = padded[:, :, None]
+    filled = np.zeros_like(padded)
+    cv2.xphoto.inpaint(padded, valid, filled, cv2.xphoto.INPAINT_FSR_FAST)
+    return filled[pad:pad + u8.shape[0], pad:pad + u8.shape[1]].reshape(u8.shape)
 
 
 def gabor_transfer_functions(height: int, width: int, scales: int = 3,

@@ -11,8 +11,14 @@ import numpy as np
 from .candidates import SearchConfig, candidate_set, shortlist
 from .compose import COMPOSITIONS, compose
 from .context import Context, ContextConfig, build_context
-from .energy import (calibrate_scale, edge_pairwise, gather, masked_ssd, texture_unary,
-                     uncertainty_threshold)
+from .energy import (
+    calibrate_scale,
+    edge_pairwise,
+    gather,
+    masked_ssd,
+    texture_unary,
+    uncertainty_threshold,
+)
 from .field import PatchField, PixelField
 from .inference import ncmp, prune_labels
 from .lattice import build_lattice

@@ -165,3 +165,29 @@ def test_copy_composition_keeps_the_texture_of_a_periodic_lacuna():
     blended = _lacuna_gradient_ratio(MRFConfig(composition="blend", soft_compose=True,
                                                temperature=1e4, **base))
     assert blended < copied - 0.1, (blended, copied)
+
+
+def test_fsr_prefill_fills_losses_that_cross_the_window_border():
+    """FSR extrapolates from blocks around a loss and does badly on losses cut by the image
+    border, which every work window has; the pre-fill mirrors the window first. Pinned on a
+    window whose paint loss crosses its border: clearly better than FSR called directly."""
+    import cv2
+    import skimage.data
+
+    from masks import PaintLossConfig, paint_loss_mask
+
+    truth = skimage.data.astronaut()[100:260, 150:310]
+    hole = paint_loss_mask(truth.shape[:2], PaintLossConfig(coverage=0.06, seed=0))
+    assert hole[0].any() or hole[-1].any() or hole[:, 0].any() or hole[:, -1].any()
+    damaged = truth.copy()
+    damaged[hole] = 0
+    filled = prefill(damaged.astype(np.float32) / 255, hole, method="fsr")
+    np.testing.assert_array_equal(filled[~hole], damaged[~hole].astype(np.float32) / 255)
+    direct = np.zeros_like(damaged)
+    cv2.xphoto.inpaint(damaged, np.where(hole, 0, 255).astype(np.uint8), direct,
+                       cv2.xphoto.INPAINT_FSR_FAST)
+
+    def rms(values):
+        return float(np.sqrt(np.mean((values - truth[hole].astype(np.float64)) ** 2)))
+    ours, theirs = rms(filled[hole] * 255), rms(direct[hole])
+    assert ours < 0.85 * theirs, (ours, theirs)   # measured about 19 against 25 (8-bit)
