@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy import ndimage
 import torch
+from scipy import ndimage
 
 CORRECTIONS = ("harmonic", "none")
 COMPOSITIONS = ("copy", "blend")
