@@ -136,6 +136,10 @@ def methods(selected: list[str] | None, overrides: dict) -> dict:
              "pixel": ours("none", overrides),
              # the fidelity trade-off of the default: labels averaged instead of copied
              "v128_blend": ours("v128", {"composition": "blend", **overrides}),
+             # the defaults before the texture work (issue 10), for the record
+             "v128_previous": ours("v128", {"prefill": "telea", "passes": 2,
+                                            "composition": "blend", "crack_width": 0.0,
+                                            **overrides}),
              "telea": telea, "navier_stokes": navier_stokes, "biharmonic": biharmonic}
     if hasattr(cv2, "xphoto"):
         table["fsr_fast"] = _xphoto(cv2.xphoto.INPAINT_FSR_FAST)
@@ -199,6 +203,9 @@ def montage(cases: list[dict], names: list[str], out_dir: Path) -> None:
     grid = np.concatenate([header] + [x for r in rows for x in (r, hgap)][:-1], axis=0)
     cv2.imwrite(str(out_dir / "quality_montage.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
+
+#: this project's methods (the others are peers)
+OURS = ("v128", "v32", "pixel", "v128_blend", "v128_previous")
 
 #: (key, header, format) of the summary table: both axes, overall and per loss type
 SUMMARY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),
@@ -274,7 +281,7 @@ def scatter(summary: list[dict], out_dir: Path) -> None:
                               (axes[1], "lacuna_", "lacuna pixels")):
         psnr_key = f"{prefix}psnr" if prefix else "hole_psnr"
         for row in summary:
-            ours_ = row["method"] in ("v128", "v32", "pixel", "v128_blend")
+            ours_ = row["method"] in OURS
             ax.scatter(row[f"{prefix}grad_ratio"], row[psnr_key], s=40,
                        marker="o" if ours_ else "s", color="C0" if ours_ else "C1")
             ax.annotate(row["method"], (row[f"{prefix}grad_ratio"], row[psnr_key]),

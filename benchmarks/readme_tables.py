@@ -31,6 +31,11 @@ def quality() -> str:
     return common.markdown_table(rows, [("method", "method", ""),
                                         ("hole_psnr", "hole-PSNR dB", ".2f"),
                                         ("ssim", "SSIM", ".4f"),
+                                        ("grad_ratio", "gradient ratio", ".3f"),
+                                        ("crack_psnr", "crack dB", ".2f"),
+                                        ("crack_grad_ratio", "crack ratio", ".3f"),
+                                        ("lacuna_psnr", "lacuna dB", ".2f"),
+                                        ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
                                         ("seconds", "s / image", ".2f")])
 
 
