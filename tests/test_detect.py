@@ -24,6 +24,7 @@ from masks.detect import (
     detect_cracks,
     load_classifier,
     pixel_features,
+    polarity_sums,
     predict_mask,
     resolve_polarity,
     ridge_response,
@@ -233,6 +234,12 @@ def test_windows_give_the_whole_image_result(panel):
     mask, report = detect_file(str(path), None, cfg)
     assert report["windows"]["count"] == 4
     np.testing.assert_array_equal(mask, whole)
+    # auto polarity: the window cores' top-hat sums add up to the whole image's
+    dark, light = polarity_sums(to_grey(_u8(image) / np.float32(255)), cfg.cracks.auto_radius)
+    n = image.shape[0] * image.shape[1]
+    assert report["polarity"]["used"] == "dark"
+    assert report["polarity"]["dark_tophat_mean"] == pytest.approx(dark / n, abs=2e-6)
+    assert report["polarity"]["light_tophat_mean"] == pytest.approx(light / n, abs=2e-6)
 
 
 def test_trained_windows_give_the_whole_image_result(panel):
