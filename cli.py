@@ -261,8 +261,8 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
 @click.argument("image", type=str)
 @click.option("--mask", "mask_path", required=True,
               help="Loss mask: any raster of the same size; non-zero = missing. 'auto' detects "
-                   "the losses first with `inpaint detect`'s cracks defaults (a mask file named "
-                   "auto: ./auto).")
+                   "the losses first with `inpaint detect`'s cracks defaults (polarity auto; a "
+                   "mask file named auto: ./auto).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output raster; format from its extension, profile from IMAGE.")
 @click.option("--invert-mask", is_flag=True, help="Zero (black) mask pixels are the missing ones.")
@@ -452,8 +452,11 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
 @click.option("--scales", default="1,2,3", show_default=True,
               help="cracks: ridge-filter scales (sigmas, px), comma-separated; a crack of width "
                    "w answers best at sigma ~ w/2.")
-@click.option("--polarity", type=click.Choice(["dark", "light", "both"]), default="dark",
-              show_default=True, help="cracks: dark lines, light lines, or both.")
+@click.option("--polarity", type=click.Choice(["auto", "dark", "light", "both"]),
+              default="auto", show_default=True,
+              help="cracks: dark lines (open cracks), light lines and lighter areas (flaked "
+                   "paint, exposed ground), both, or auto: dark or light decided from the whole "
+                   "image (the side with more thin-structure contrast).")
 @click.option("--low", default=0.08, show_default=True, type=click.FloatRange(0),
               help="cracks: hysteresis low threshold (ridge contrast, grey levels 0..1).")
 @click.option("--high", default=0.15, show_default=True, type=click.FloatRange(0),
@@ -461,6 +464,14 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
 @click.option("--min-area", default=150, show_default=True, type=click.IntRange(0),
               help="Drop detected components smaller than this many pixels (trained: "
                    "default 0 = keep all).")
+@click.option("--area-radius", default=20, show_default=True, type=click.IntRange(0),
+              help="cracks, light or both: radius (px) of the white top-hat that finds lighter "
+                   "areas up to ~2x this wide (flaked paint); 0 = thin lines only.")
+@click.option("--area-low", default=0.2, show_default=True, type=click.FloatRange(0),
+              help="cracks: hysteresis low threshold of the lighter areas (how much lighter "
+                   "than around, grey levels 0..1).")
+@click.option("--area-high", default=0.3, show_default=True, type=click.FloatRange(0),
+              help="cracks: hysteresis high threshold of the lighter areas.")
 @click.option("--closing", default=0, show_default=True, type=click.IntRange(0),
               help="cracks: radius of a final morphological closing that bridges gaps.")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
@@ -481,8 +492,8 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
 @with_verbosity
 @_expected_errors
 def detect(image, output, method, scribbles, save_model, model, ir_features, scales, polarity,
-           low, high, min_area, closing, threshold, seed, jobs, memory_budget, window,
-           preview_path, report_path, force, verbose, quiet):
+           low, high, min_area, area_radius, area_low, area_high, closing, threshold, seed, jobs,
+           memory_budget, window, preview_path, report_path, force, verbose, quiet):
     """Detect paint loss or cracks in IMAGE and write a loss mask for `inpaint run --mask`."""
     from inpaint.detect import DetectConfig, detect_file
     from inpaint.plan import parse_size
@@ -497,7 +508,8 @@ def detect(image, output, method, scribbles, save_model, model, ir_features, sca
         raise click.BadParameter(f"{scales!r} is not a comma-separated list of numbers",
                                  param_hint="--scales") from None
     cracks = CrackConfig(sigmas=sigmas, polarity=polarity, low=low, high=high,
-                         min_area=min_area, closing=closing)
+                         min_area=min_area, closing=closing, area_radius=area_radius,
+                         area_low=area_low, area_high=area_high)
     trained = TrainedConfig(threshold=threshold, seed=seed, n_jobs=jobs,
                             min_area=min_area if given("min_area") else 0)
     cfg = DetectConfig(method=method, cracks=cracks, trained=trained, ir_features=ir_features,
@@ -508,7 +520,9 @@ def detect(image, output, method, scribbles, save_model, model, ir_features, sca
     if not quiet:
         m = report["mask"]
         click.echo(f"wrote {output}: {m['loss_pixels']} loss pixels ({100 * m['fraction']:.2f} "
-                   f"%), {m['components']} components, {method}, "
+                   f"%), {m['components']} components, {method}"
+                   + (f" ({report['config']['polarity']})" if method == "cracks" else "")
+                   + ", "
                    f"{report['total_seconds']:.1f} s")
 
 

@@ -15,15 +15,17 @@ Images with a reference mask in ../shared/data (read in place, never copied; ski
 * ``synthetic`` (``--quick`` only, always available): a seeded textured image with drawn dark
   cracks (masks.synthetic), scored pixel by pixel.
 
-Methods: ``cracks`` and ``trained`` (this project, defaults), ``trained_ir`` (``trained`` with the
-built-in v32 descriptor's IR channels as extra features, ``--ir-features v32``), ``otsu_tophat``
-(Otsu threshold of a black top-hat of radius 7) and ``dark_threshold`` (Otsu threshold of the grey
-levels, the darker class is loss). ``trained`` gets scribbles drawn automatically: a seeded uniform
-sample of 0.5 % of the pixels, labelled loss on the reference and paint elsewhere (for skeleton
-references paint only farther than the 2 px tolerance, where a user would draw); those pixels are
-left out of every method's score. Metrics per image: precision, recall, F1, IoU (for tolerance
-scoring IoU = F1 / (2 - F1), the Jaccard index matching that F1), and seconds per megapixel (the
-whole method, features and training included; one process, 2 forest jobs).
+Methods: ``cracks`` (this project, defaults: ``polarity="auto"`` decides dark or light per image,
+recorded in each result) and ``trained`` (this project, defaults), ``trained_ir`` (``trained`` with
+the built-in v32 descriptor's IR channels as extra features, ``--ir-features v32``),
+``otsu_tophat`` (Otsu threshold of a black top-hat of radius 7) and ``dark_threshold`` (Otsu
+threshold of the grey levels, the darker class is loss). ``trained`` gets scribbles drawn
+automatically: a seeded uniform sample of 0.5 % of the pixels, labelled loss on the reference and
+paint elsewhere (for skeleton references paint only farther than the 2 px tolerance, where a user
+would draw); those pixels are left out of every method's score. Metrics per image: precision,
+recall, F1, IoU (for tolerance scoring IoU = F1 / (2 - F1), the Jaccard index matching that F1),
+and seconds per megapixel (the whole method, features and training included; one process, 2 forest
+jobs).
 
     python benchmarks/detection.py [--quick]
 """
@@ -51,6 +53,7 @@ from masks.detect import (  # noqa: E402
     detect_cracks,
     pixel_features,
     predict_mask,
+    resolve_polarity,
     to_grey,
     train_classifier,
 )
@@ -294,6 +297,8 @@ def main() -> None:
                             "megapixels": reference.size / 1e6,
                             "scoring": f"skeleton, {TOLERANCE} px tolerance"
                             if case["skeleton"] else "pixel"})
+            if method == "cracks":
+                results[-1]["polarity"] = resolve_polarity(to_grey(image), CrackConfig())
             print(f"{case['name']:>18} {method:>15}: F1 {results[-1]['f1']:.3f}", flush=True)
         if case["group"] != "manuscript":   # internal-only images: scored, never published
             shown = ndi.binary_dilation(reference, iterations=1) if case["skeleton"] else \

@@ -26,12 +26,15 @@ from masks.detect import (
     FeatureFn,
     PixelClassifier,
     TrainedConfig,
+    choose_polarity,
     detect_cracks,
     load_classifier,
     pixel_features,
+    polarity_sums,
     predict_mask,
     save_classifier,
     scribble_labels,
+    to_grey,
     train_classifier,
 )
 
@@ -204,6 +207,29 @@ def train_on_scribbles(reader: RasterReader, labels: np.ndarray, cfg: DetectConf
                             extra=f"ir:{cfg.ir_features}" if cfg.ir_features else None)
 
 
+def decide_polarity(reader: RasterReader, cfg: DetectConfig, core: int
+                    ) -> tuple[DetectConfig, dict]:
+    """``--polarity auto``: the dark and light thin-structure masses summed over the window
+    cores of the whole panel (so the choice does not depend on the window size), the choice,
+    and the config with it. Transparent pixels (alpha 0) do not count."""
+    meta = reader.meta
+    crack = cfg.cracks
+    sums = np.zeros(2)
+    for c, w in windows((meta.height, meta.width), core, 2 * crack.auto_radius + 1):
+        image, alpha = float_colour(reader.read(w), meta)
+        keep = np.zeros(image.shape[:2], bool)
+        keep[c[0] - w[0]:c[2] - w[0], c[1] - w[1]:c[3] - w[1]] = True
+        if alpha is not None:
+            keep &= alpha > 0
+        sums += polarity_sums(to_grey(image), crack.auto_radius, keep)
+    used = choose_polarity(sums[0], sums[1], crack.auto_ratio)
+    n = meta.height * meta.width
+    info = {"requested": "auto", "used": used, "dark_tophat_mean": round(sums[0] / n, 6),
+            "light_tophat_mean": round(sums[1] / n, 6), "ratio": crack.auto_ratio,
+            "radius": crack.auto_radius}
+    return replace(cfg, cracks=replace(crack, polarity=used)), info
+
+
 def read_scribbles(path: str, shape: tuple[int, int]) -> np.ndarray:
     """Scribble file -> uint8 labels (H, W) (see masks.detect.scribble_labels)."""
     from .io import read_raster
@@ -318,6 +344,14 @@ def detect_file(
     mask = np.zeros((meta.height, meta.width), bool)
     with PeakMemory() as peak, RasterReader(image_path) as reader:
         to_float(np.zeros((1, 1), meta.dtype))   # refuses unsupported dtypes before any work
+        polarity = None
+        if cfg.method == "cracks" and cfg.cracks.polarity == "auto":
+            t = time.perf_counter()
+            cfg, polarity = decide_polarity(reader, cfg, core)
+            timings["polarity"] = time.perf_counter() - t
+            log.debug("polarity auto: %s (dark/light thin-structure mass %.4f / %.4f)",
+                     polarity["used"], polarity["dark_tophat_mean"],
+                     polarity["light_tophat_mean"])
         if labels is not None:
             t = time.perf_counter()
             try:
@@ -350,6 +384,8 @@ def detect_file(
         timings["write"] = time.perf_counter() - t
     report = _report(image_path, output_path, cfg, meta, mask, core, len(pairs), classifier,
                      scribbles, model, save_model, timings, peak, versions(), t_start)
+    if polarity is not None:
+        report["polarity"] = polarity
     if preview_path:
         _preview(preview_path, image_path, meta, mask)
     if report_path:
@@ -402,13 +438,19 @@ def _preview(path: str, image_path: str, meta: RasterMeta, mask: np.ndarray) -> 
     write_preview(path, small, small_mask, small_mask.astype(np.float32))
 
 
-def detect_mask(image_path: str, cfg: DetectConfig | None = None) -> np.ndarray:
-    """The loss mask of a raster file (bool (H, W)), nothing written: ``run --mask auto``."""
+def detect_mask(image_path: str, cfg: DetectConfig | None = None) -> tuple[np.ndarray, dict]:
+    """The loss mask of a raster file (bool (H, W)), nothing written, and what ``run --mask
+    auto`` puts in its report: method, parameters (with the polarity used), detected pixels,
+    fraction and components, seconds."""
     mask, report = detect_file(image_path, None, cfg or DetectConfig())
-    log.info("detected %d loss pixels (%.2f %%) with the %s method in %.1f s",
-             report["mask"]["loss_pixels"], 100 * report["mask"]["fraction"],
-             report["method"], report["total_seconds"])
-    return mask
+    log.info("detected %d loss pixels (%.2f %%) with the %s method%s in %.1f s",
+             report["mask"]["loss_pixels"], 100 * report["mask"]["fraction"], report["method"],
+             f" ({report['config']['polarity']} polarity)" if report["method"] == "cracks"
+             else "", report["total_seconds"])
+    details = {k: report[k] for k in ("method", "config", "polarity", "mask", "windows",
+                                      "timings", "peak_rss_bytes") if k in report}
+    details["seconds"] = report["total_seconds"]
+    return mask, details
 
 
 def detect_array(image: np.ndarray, cfg: DetectConfig | None = None,

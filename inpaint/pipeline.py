@@ -466,6 +466,7 @@ def run_file(
     t_start = time.perf_counter()
     meta = raster_info(input_path)
     auto = mask_path == AUTO_MASK   # detect the losses first (inpaint detect's defaults)
+    detection: dict | None = None
     mask = None if auto else read_mask(mask_path, shape=(meta.height, meta.width),
                                        invert=invert_mask)
     writer = RasterWriter(output_path, meta, force=force)  # checks the output before working
@@ -474,7 +475,7 @@ def run_file(
     if auto:
         from .detect import detect_mask
 
-        mask = detect_mask(input_path)
+        mask, detection = detect_mask(input_path)
     if dilate_radius:
         mask = dilate(mask, dilate_radius)
     report = _prepare(mask, (meta.height, meta.width), cfg)
@@ -514,6 +515,8 @@ def run_file(
                   peak_device_bytes=peak.peak_device,
                   seconds=round(time.perf_counter() - t0, 3),
                   total_seconds=round(time.perf_counter() - t_start, 3))
+    if detection is not None:
+        report["detection"] = detection
     if inpainter is not None:
         report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
                       mrf=totals, plan=plan.to_dict())

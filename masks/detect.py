@@ -5,9 +5,12 @@ Two methods, both returning a boolean ``(H, W)`` mask, ``True`` = loss (to be in
 * **cracks** (:func:`detect_cracks`, no training): a multi-scale ridge filter (scikit-image's
   ``sato``, the largest response over the scales ``sigmas``) for dark and/or light thin
   structures, hysteresis thresholding (pixels above ``low`` are kept only when connected to a
-  pixel above ``high``), removal of connected components smaller than ``min_area`` pixels and an
-  optional closing. The ridge response is in grey-level units (0..1) and the thresholds are
-  absolute, so they do not depend on the image size or on where a window is cut.
+  pixel above ``high``), for light losses also lighter *areas* (a white top-hat of radius
+  ``area_radius`` with its own hysteresis: paint flaked off to a lighter ground), removal of
+  connected components smaller than ``min_area`` pixels and an optional closing. The responses
+  are in grey-level units (0..1) and the thresholds are absolute, so they do not depend on the
+  image size or on where a window is cut. ``polarity="auto"`` decides dark or light from the
+  whole image (:func:`polarity_sums`, :func:`choose_polarity`).
 * **trained** (:func:`train_classifier` / :func:`predict_mask`): a per-panel random forest
   (scikit-learn, seeded, bounded ``n_jobs``) on per-pixel features (:func:`pixel_features`:
   ``skimage.feature.multiscale_basic_features`` on every colour band, plus the ridge responses
@@ -24,7 +27,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,8 @@ from .io import MaskError
 #: Scribble label values (single-band scribble images): 1 = loss, 2 = paint, anything else = not
 #: labelled. In RGB scribbles, red strokes are loss and green or blue strokes are paint.
 LOSS, PAINT = 1, 2
-POLARITIES = ("dark", "light", "both")
+POLARITIES = ("dark", "light", "both")      # what ridge_response accepts
+CRACK_POLARITIES = ("auto", *POLARITIES)    # what CrackConfig accepts
 MODEL_FORMAT = "inpaint-detect-model"
 MODEL_VERSION = 1
 
@@ -112,49 +116,114 @@ def _close(mask: np.ndarray, radius: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CrackConfig:
-    """Parameters of the ``cracks`` method. Defaults were tuned on the craquelure images of
-    benchmarks/detection.py (mean F1 in benchmarks/results/detection.json)."""
+    """Parameters of the ``cracks`` method. ``sigmas``, ``low``, ``high`` and ``min_area`` were
+    tuned on the three craquelure images of benchmarks/detection.py; ``area_*`` on two of its
+    five manuscript pages (101 and 106); ``auto_ratio`` between those two sets (README,
+    "Loss and crack detection")."""
 
     sigmas: tuple[float, ...] = (1.0, 2.0, 3.0)  # ridge scales, px: cracks ~2-6 px wide
-    polarity: str = "dark"       # dark, light or both
+    polarity: str = "auto"       # auto, dark, light or both
     low: float = 0.08            # hysteresis: weak ridge contrast kept when linked to a strong one
     high: float = 0.15           # hysteresis: strong ridge contrast that seeds a crack
     min_area: int = 150          # components smaller than this (px) are dropped as speckle
     closing: int = 0             # radius of a final closing that bridges small gaps (0 = none)
+    area_radius: int = 20        # light/both: white top-hat radius for lighter areas (0 = off)
+    area_low: float = 0.2        # light areas: hysteresis on how much lighter than around (0..1)
+    area_high: float = 0.3
+    auto_radius: int = 3         # auto: top-hat radius of the polarity statistic (px)
+    auto_ratio: float = 1.15     # auto: dark when dark top-hat mass >= ratio x light mass
 
     def __post_init__(self) -> None:
         if not self.sigmas or any(not (s > 0) for s in self.sigmas):
             raise DetectError("crack scales (sigmas) must be positive numbers")
-        if self.polarity not in POLARITIES:
-            raise DetectError(f"polarity must be one of {', '.join(POLARITIES)}")
+        if self.polarity not in CRACK_POLARITIES:
+            raise DetectError(f"polarity must be one of {', '.join(CRACK_POLARITIES)}")
         if not 0 <= self.low <= self.high:
             raise DetectError(f"thresholds must satisfy 0 <= low <= high (got low={self.low}, "
                               f"high={self.high})")
-        if self.min_area < 0 or self.closing < 0:
-            raise DetectError("min_area and closing must not be negative")
+        if not 0 <= self.area_low <= self.area_high:
+            raise DetectError(f"area thresholds must satisfy 0 <= low <= high (got "
+                              f"{self.area_low}, {self.area_high})")
+        if self.min_area < 0 or self.closing < 0 or self.area_radius < 0:
+            raise DetectError("min_area, closing and area radius must not be negative")
+        if self.auto_radius < 1 or not self.auto_ratio > 0:
+            raise DetectError("auto_radius must be at least 1 and auto_ratio positive")
+
+    @property
+    def uses_areas(self) -> bool:
+        return self.area_radius > 0 and self.polarity != "dark"
 
     @property
     def halo(self) -> int:
         """Context pixels a window needs on each side for its core to come out as in a
-        whole-image run: the filters' support (4 sigma), the closing, and the minimum area (a
+        whole-image run: the filters' support (4 sigma; the white top-hat's opening, 2 x
+        area_radius; the polarity statistic's top-hat), the closing, and the minimum area (a
         component that reaches the core and leaves the window has at least ``halo`` pixels in
         it, so it is never dropped as small). Hysteresis links longer than the halo (a faint
         stretch whose strong seed lies outside the window) are the one thing a window can
         miss."""
-        return int(math.ceil(4 * max(self.sigmas))) + self.closing + self.min_area + 1
+        support = max(int(math.ceil(4 * max(self.sigmas))),
+                      2 * self.area_radius if self.uses_areas else 0, 2 * self.auto_radius)
+        return support + self.closing + self.min_area + 1
+
+
+def _tophat(grey: np.ndarray, radius: int, dark: bool) -> np.ndarray:
+    """Black (``dark``) or white top-hat of ``grey`` with a disc of ``radius``: float32, how much
+    darker (lighter) than its surround each pixel is, for structures narrower than the disc."""
+    import cv2
+
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    op = cv2.MORPH_BLACKHAT if dark else cv2.MORPH_TOPHAT
+    return cv2.morphologyEx(np.ascontiguousarray(grey, np.float32), op, kernel,
+                            borderType=cv2.BORDER_REFLECT)
+
+
+def polarity_sums(grey: np.ndarray, radius: int, keep: np.ndarray | None = None
+                  ) -> tuple[float, float]:
+    """(dark, light) mass of thin structures in ``grey``: the sums of the black and the white
+    top-hat of ``radius`` (structures up to 2 radius + 1 px wide) over the pixels where ``keep``
+    (bool, same shape; default all) is True. Sums, so that window cores add up to the whole
+    image's figure."""
+    dark, light = _tophat(grey, radius, True), _tophat(grey, radius, False)
+    if keep is not None:
+        dark, light = dark[keep], light[keep]
+    return float(dark.sum(dtype=np.float64)), float(light.sum(dtype=np.float64))
+
+
+def choose_polarity(dark: float, light: float, ratio: float) -> str:
+    """``dark`` when the dark thin-structure mass is at least ``ratio`` times the light one
+    (open cracks are thin dark lines on lighter paint), else ``light`` (flaked paint showing a
+    lighter ground, white losses). A flat image (both 0) counts as dark."""
+    return "dark" if dark >= ratio * light else "light"
+
+
+def resolve_polarity(grey: np.ndarray, config: CrackConfig) -> str:
+    """The polarity :func:`detect_cracks` uses on ``grey``: the configured one, or for ``auto``
+    the one :func:`choose_polarity` picks from the image itself."""
+    if config.polarity != "auto":
+        return config.polarity
+    return choose_polarity(*polarity_sums(grey, config.auto_radius), config.auto_ratio)
 
 
 def detect_cracks(image: np.ndarray, config: CrackConfig | None = None) -> np.ndarray:
-    """Thin dark/light structures of ``image`` ((H, W) or (H, W, C) float in [0, 1]).
+    """Thin dark/light structures (and, for light losses, lighter areas) of ``image``
+    ((H, W) or (H, W, C) float in [0, 1]).
 
-    Returns bool ``(H, W)``: ridge response at several scales -> hysteresis (low, high) ->
-    components below ``min_area`` removed -> optional closing.
+    Returns bool ``(H, W)``: polarity (auto: decided on this image) -> ridge response at several
+    scales -> hysteresis (low, high) [| light areas: white top-hat -> hysteresis (area_low,
+    area_high)] -> components below ``min_area`` removed -> optional closing.
     """
     from skimage.filters import apply_hysteresis_threshold
 
     cfg = config or CrackConfig()
-    response = ridge_response(to_grey(image), cfg.sigmas, cfg.polarity)
+    grey = to_grey(image)
+    cfg = replace(cfg, polarity=resolve_polarity(grey, cfg))
+    response = ridge_response(grey, cfg.sigmas, cfg.polarity)
     mask = apply_hysteresis_threshold(response, cfg.low, cfg.high)
+    del response
+    if cfg.uses_areas:
+        mask |= apply_hysteresis_threshold(_tophat(grey, cfg.area_radius, False),
+                                           cfg.area_low, cfg.area_high)
     return _close(_remove_small(mask, cfg.min_area), cfg.closing)
 
 
