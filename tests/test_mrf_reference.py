@@ -1,0 +1,388 @@
+"""The fast MRF core against slow, obvious reference implementations (tests/mrf_reference.py).
+
+Random small cases, several seeds, with nodes on the image borders (flush with the bottom and
+right edges, so their lattice offsets are shorter than the step) and nodes whose patch is all
+missing. Each test also checks that its case can tell a broken stage from a working one (e.g.
+that neighbour updates change the kept labels), so it cannot pass vacuously.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mrf_reference as ref
+import numpy as np
+import pytest
+import torch
+
+from mrf import MRFConfig, PixelField, build_context, build_lattice, inpaint_mrf, prefill
+from mrf.candidates import BlockIndex, SearchConfig, candidate_set, shortlist
+from mrf.context import ContextConfig
+from mrf.energy import calibrate_scale, edge_pairwise, masked_ssd, strip_ssd
+from mrf.inference import ncmp, prune_labels
+from mrf.inpainter import single_block_context
+from mrf.lattice import Lattice
+
+SEEDS = [0, 1, 2, 3]
+
+
+@dataclass
+class Scene:
+    image: np.ndarray       # (H, W, 3) float32
+    hole: np.ndarray        # (H, W) bool
+    lattice: Lattice
+    label_tops: np.ndarray  # (N, S)
+    label_lefts: np.ndarray
+    count: np.ndarray       # (N,) distinct labels before cyclic padding
+    patch: int
+
+
+def _known_positions(hole: np.ndarray, patch: int) -> np.ndarray:
+    h, w = hole.shape
+    return np.array([(t, l) for t in range(h - patch + 1) for l in range(w - patch + 1)
+                     if not hole[t:t + patch, l:l + patch].any()])
+
+
+def _scene(seed: int, n_labels: int = 6, patch: int = 7, step: int = 3) -> Scene:
+    """Random image with a square lacuna (big enough for all-missing nodes), a loss in the
+    bottom-right corner and one touching the left edge; labels are random fully known patches,
+    some nodes with fewer distinct labels than slots (padded cyclically, as the shortlist does)."""
+    rng = np.random.default_rng(seed)
+    h, w = 38 + seed % 3, 41 + seed % 2      # sides not on the step grid: flush border nodes
+    # smooth-ish noise, so distances between patches spread over a useful range
+    image = rng.random((h, w, 3)).astype(np.float32)
+    image = 0.5 * image + 0.5 * np.roll(image, 1, axis=1)
+    hole = np.zeros((h, w), bool)
+    t, l = rng.integers(6, 12), rng.integers(6, 14)
+    hole[t:t + 13, l:l + 13] = True
+    hole[h - 3:, w - 4:] = True
+    hole[25:27, 0:2] = True
+    lattice = build_lattice(hole, patch, step)
+    known = _known_positions(hole, patch)
+    n = lattice.n_nodes
+    count = rng.integers(2, n_labels + 1, n)
+    count[rng.random(n) < 0.5] = n_labels
+    pick = np.stack([rng.choice(len(known), n_labels, replace=False) for _ in range(n)])
+    cyclic = np.arange(n_labels)[None, :] % count[:, None]
+    pick = np.take_along_axis(pick, cyclic, 1)
+    return Scene(image, hole, lattice, known[pick, 0], known[pick, 1], count, patch)
+
+
+def _reference_unary(s: Scene) -> np.ndarray:
+    lat = s.lattice
+    return np.array([[ref.masked_ssd(s.image, s.hole, (lat.tops[i], lat.lefts[i]),
+                                     (s.label_tops[i, j], s.label_lefts[i, j]), s.patch)
+                      for j in range(s.label_tops.shape[1])] for i in range(lat.n_nodes)])
+
+
+# -- masked SSD -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_masked_ssd_matches_the_per_pixel_definition_on_lattice_nodes(seed):
+    s = _scene(seed)
+    lat = s.lattice
+    want = _reference_unary(s)
+    all_missing = lat.missing == s.patch ** 2
+    assert all_missing.any() and (~all_missing).any()
+    assert np.all(want[all_missing] == 0.0)    # nothing known: no evidence
+    got = masked_ssd(s.image, s.hole, lat.tops, lat.lefts, s.label_tops, s.label_lefts,
+                     s.patch, chunk=5)
+    assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# -- pairwise strips --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_edge_pairwise_matches_the_overlap_of_patches_placed_at_the_two_nodes(seed):
+    s = _scene(seed, n_labels=3)
+    lat = s.lattice
+    # the fast code trusts the lattice offsets: they must be b's corner minus a's
+    pos = np.stack([lat.tops, lat.lefts], 1)
+    assert np.array_equal(lat.offsets, pos[lat.edges[:, 1]] - pos[lat.edges[:, 0]])
+    steps = set(map(tuple, lat.offsets.tolist()))
+    assert {(3, 0), (0, 3)} <= steps and len(steps) > 2, "need flush border nodes too"
+    got = edge_pairwise(s.image, lat.edges, lat.offsets, s.label_tops, s.label_lefts, s.patch)
+    for e, (a, b) in enumerate(lat.edges):
+        for x in range(3):
+            for y in range(3):
+                want = ref.overlap_ssd(s.image, (lat.tops[a], lat.lefts[a]),
+                                       (s.label_tops[a, x], s.label_lefts[a, x]),
+                                       (lat.tops[b], lat.lefts[b]),
+                                       (s.label_tops[b, y], s.label_lefts[b, y]), s.patch)
+                assert got[e, x, y] == pytest.approx(want, rel=1e-4, abs=1e-3), (e, x, y)
+
+
+@pytest.mark.parametrize("offset", [(1, 0), (4, 0), (6, 0), (0, 1), (0, 3), (0, 6)])
+def test_strip_ssd_matches_the_per_pixel_overlap(offset):
+    """Patches cut from an image at random corners and placed at two nodes ``offset`` apart;
+    also with the patches' roles exchanged, which must transpose nothing but the result."""
+    rng = np.random.default_rng(sum(offset))
+    image = rng.random((20, 20, 3)).astype(np.float32)
+    patch = 7
+    corners_a = rng.integers(0, 14, (3, 2))
+    corners_b = rng.integers(0, 14, (4, 2))
+    cut = lambda c: np.stack([image[t:t + patch, l:l + patch] for t, l in c])
+    got = strip_ssd(cut(corners_a), cut(corners_b), offset)
+    assert got.shape == (3, 4)
+    for i, ca in enumerate(corners_a):
+        for j, cb in enumerate(corners_b):
+            want = ref.overlap_ssd(image, (0, 0), tuple(ca), offset, tuple(cb), patch)
+            assert got[i, j] == pytest.approx(want, rel=1e-4, abs=1e-4)
+
+
+# -- pruning ----------------------------------------------------------------------------------
+
+def _prune_inputs(seed: int):
+    s = _scene(seed)
+    rng = np.random.default_rng(100 + seed)
+    unary = _reference_unary(s)
+    # context weights 1 - exp(-(d + Tb)) for d in [0, 1]; padded labels share their weight
+    weight = rng.uniform(0.14, 0.68, unary.shape)
+    cyclic = np.arange(unary.shape[1])[None, :] % s.count[:, None]
+    weight = np.take_along_axis(weight, cyclic, 1)
+    return s, unary, weight
+
+
+@pytest.mark.parametrize("cached", [True, False])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_prune_labels_matches_the_greedy_reference(seed, cached):
+    s, unary, weight = _prune_inputs(seed)
+    lat, n_keep, threshold = s.lattice, 3, 2.0
+    args = (s.image, lat.tops, lat.lefts, s.label_tops, s.label_lefts, unary, weight, s.count,
+            lat.edges, n_keep, threshold, s.patch)
+    want_keep, want_order = ref.prune(*args)
+    # cached: label pixels cut once up front; else cut again at each commit
+    got = prune_labels(*args, cache_bytes=(1 << 30) if cached else 0)
+    assert got.order.tolist() == want_order
+    got_pos = [list(zip(np.take(s.label_tops[i], got.keep[i]).tolist(),
+                        np.take(s.label_lefts[i], got.keep[i]).tolist()))
+               for i in range(lat.n_nodes)]
+    assert got_pos == want_keep
+
+    # the case is discriminating: raster order is not the priority order, and neighbour
+    # updates change which labels are kept (the unary alone would keep others)
+    assert want_order != sorted(want_order)
+    unary_only = [[(int(s.label_tops[i, l]), int(s.label_lefts[i, l]))
+                   for l in np.argsort(weight[i] * unary[i], kind="stable")[:n_keep]]
+                  for i in range(lat.n_nodes)]
+    assert unary_only != want_keep
+
+
+def test_prune_labels_keeps_the_best_labels_first_and_all_when_fewer_than_asked():
+    """No edges: pruning is a per-node sort of w * V, best first; asking for more labels than
+    a node has keeps them all."""
+    s, unary, weight = _prune_inputs(5)
+    lat = s.lattice
+    none = np.empty((0, 2), np.int64)
+    n_labels = unary.shape[1]
+    for n_keep in (2, n_labels, n_labels + 3):
+        got = prune_labels(s.image, lat.tops, lat.lefts, s.label_tops, s.label_lefts, unary,
+                           weight, s.count, none, n_keep, 2.0, s.patch)
+        assert got.keep.shape == (lat.n_nodes, min(n_keep, n_labels))
+        for i in range(lat.n_nodes):
+            d = weight[i] * unary[i]
+            assert np.all(np.diff(d[got.keep[i]]) >= 0)
+            assert d[got.keep[i]].max() <= np.delete(d, got.keep[i]).min(initial=np.inf)
+
+
+# -- NCMP -------------------------------------------------------------------------------------
+
+def _grid_mrf(seed: int, rows: int = 3, cols: int = 4, n_labels: int = 4):
+    """Random MRF on a grid lattice with a few nodes removed (irregular neighbourhoods).
+    Pairwise costs comparable to the unaries, so neighbours change some decisions."""
+    rng = np.random.default_rng(seed)
+    present = rng.random((rows, cols)) > 0.15
+    index = np.full((rows, cols), -1)
+    index[present] = np.arange(present.sum())
+    edges, vertical = [], []
+    for r in range(rows):
+        for c in range(cols):
+            if not present[r, c]:
+                continue
+            if r + 1 < rows and present[r + 1, c]:
+                edges.append((index[r, c], index[r + 1, c]))
+                vertical.append(True)
+            if c + 1 < cols and present[r, c + 1]:
+                edges.append((index[r, c], index[r, c + 1]))
+                vertical.append(False)
+    edges = np.array(edges, np.int64).reshape(-1, 2)
+    vertical = np.array(vertical, bool)
+    n = int(present.sum())
+    unary = rng.random((n, n_labels)) * 3.0
+    unary[rng.integers(0, n)] = 0.0          # an all-missing node: no evidence of its own
+    pairwise = rng.random((len(edges), n_labels, n_labels)) * 2.0
+    return unary, pairwise, edges, vertical
+
+
+@pytest.mark.parametrize("temperature,weight", [(1.0, 1.0), (0.5, 1.0), (2.0, 0.7)])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ncmp_matches_the_node_by_node_reference(seed, temperature, weight):
+    unary, pairwise, edges, vertical = _grid_mrf(seed)
+    want_labels, want_beliefs, want_iters, want_energies = ref.ncmp(
+        unary, pairwise, edges, 10, temperature, weight)
+    got = ncmp(unary, pairwise, edges, iterations=10, temperature=temperature,
+               pairwise_weight=weight)
+    assert np.array_equal(got.labels, want_labels)
+    assert np.allclose(got.beliefs, want_beliefs, atol=1e-10)
+    assert got.iterations == want_iters
+    assert np.allclose(got.energies, want_energies)
+
+
+def test_ncmp_reference_cases_are_discriminating():
+    """Over the seeds above, the neighbours' messages change labels, summing differs from the
+    last-neighbour bug, and final beliefs are not one-hot: otherwise the comparison above
+    could not see a message dropped, a sum replaced by the last term, or uniform beliefs."""
+    moved = differs = soft = 0
+    for seed in SEEDS:
+        unary, pairwise, edges, vertical = _grid_mrf(seed)
+        labels, beliefs, *_ = ref.ncmp(unary, pairwise, edges, 10)
+        last, *_ = ref.ncmp(unary, pairwise, edges, 10, message="last", vertical=vertical)
+        moved += int(np.any(labels != unary.argmin(1)))
+        differs += int(np.any(labels != last))
+        soft += int(np.any((beliefs > 1e-3) & (beliefs < 1 - 1e-3)))
+    assert moved >= 2 and differs >= 1 and soft >= 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ncmp_last_neighbour_mode_matches_the_reference(seed):
+    unary, pairwise, edges, vertical = _grid_mrf(seed)
+    want_labels, want_beliefs, want_iters, _ = ref.ncmp(
+        unary, pairwise, edges, 10, message="last", vertical=vertical)
+    got = ncmp(unary, pairwise, edges, iterations=10, message="last", vertical=vertical)
+    assert np.array_equal(got.labels, want_labels)
+    assert np.allclose(got.beliefs, want_beliefs, atol=1e-10)
+    assert got.iterations == want_iters
+
+
+def test_ncmp_without_early_stop_runs_every_iteration():
+    unary, pairwise, edges, _ = _grid_mrf(7)
+    want_labels, want_beliefs, want_iters, _ = ref.ncmp(unary, pairwise, edges, 6,
+                                                        early_stop=False)
+    got = ncmp(unary, pairwise, edges, iterations=6, early_stop=False)
+    assert got.iterations == want_iters == 6
+    assert np.array_equal(got.labels, want_labels)
+    assert np.allclose(got.beliefs, want_beliefs, atol=1e-10)
+
+
+# -- context weights and the candidate search -------------------------------------------------
+
+def _two_texture_scene(seed: int = 0):
+    """Left and right halves with different random periodic textures, a lacuna on the seam:
+    the context splits the halves, so nodes search several blocks with different errors."""
+    rng = np.random.default_rng(seed)
+    a = np.tile(rng.random((6, 6, 3)), (16, 16, 1))
+    b = np.tile(rng.random((4, 4, 3)) * 0.5 + 0.25, (24, 24, 1))
+    image = np.concatenate([a[:, :48], b[:96, :48]], 1).astype(np.float32)
+    hole = np.zeros((96, 96), bool)
+    hole[40:54, 38:60] = True
+    hole[0:3, 80:85] = True                  # touching the top border
+    filled = prefill(image, hole)
+    context = build_context(filled, hole, ContextConfig())
+    return filled, hole, context
+
+
+def test_context_weights_come_from_each_labels_block_error():
+    image, hole, context = _two_texture_scene()
+    patch, tb = 7, 0.15
+    lattice = build_lattice(hole, patch, 3)
+    cands = candidate_set(hole, context, patch, 1)
+    field = PixelField(image, hole, patch)
+    labels = shortlist(field, lattice, cands, context, 8, match_threshold=tb)
+    errors = []
+    for i in range(lattice.n_nodes):
+        for j in range(labels.ids.shape[1]):
+            block = int(cands.block[labels.ids[i, j]])
+            err = ref.context_error(context, lattice.tops[i], lattice.lefts[i], patch, block)
+            assert np.isfinite(err), "a label outside the node's matched blocks"
+            assert labels.weight[i, j] == pytest.approx(1.0 - np.exp(-(err + tb)), abs=1e-12)
+            errors.append(err)
+    # the weights must vary for the comparison to see them ignored
+    assert len(set(np.round(errors, 9))) > 2 and max(errors) > 0.01
+
+
+def _search_scene(seed: int):
+    rng = np.random.default_rng(seed)
+    image = rng.random((64, 64, 3)).astype(np.float32)
+    hole = np.zeros((64, 64), bool)
+    hole[20:30, 25:33] = True
+    hole[60:, 0:5] = True
+    return image, hole
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ivf_search_with_every_cell_probed_equals_exact_flat_search(seed):
+    """IndexIVFFlat probing all its cells scans every candidate: same shortlist as the exact
+    flat index. Also through chunked indexes (max_index_size), merged per node."""
+    image, hole = _search_scene(seed)
+    patch = 5
+    lattice = build_lattice(hole, patch, 2)
+    context = single_block_context(hole.shape)
+    cands = candidate_set(hole, context, patch, 1)
+    field = PixelField(image, hole, patch)
+    flat = shortlist(field, lattice, cands, context, 6, search=SearchConfig())
+    ivf_cfg = SearchConfig(ivf_threshold=100, probe_fraction=1.0)
+    chunked = SearchConfig(ivf_threshold=100, probe_fraction=1.0, max_index_size=1500)
+    vectors = field.describe(cands.tops, cands.lefts).numpy()
+    assert len(cands) > 2000 and BlockIndex(vectors, ivf_threshold=100).kind == "ivf"
+    for cfg in (ivf_cfg, chunked):
+        got = shortlist(field, lattice, cands, context, 6, search=cfg)
+        assert np.array_equal(np.sort(got.ids, 1), np.sort(flat.ids, 1))
+        assert np.allclose(got.distance, flat.distance, rtol=1e-5, atol=1e-6)
+    # the flat shortlist itself is the true top 6 by plain descriptor distance
+    queries = field.describe(lattice.tops, lattice.lefts).numpy()
+    brute = ((queries[:, None] - vectors[None]) ** 2).sum(-1)
+    assert np.array_equal(np.sort(flat.ids, 1), np.sort(np.argsort(brute, 1)[:, :6], 1))
+
+
+def test_block_index_ivf_all_cells_equals_brute_force():
+    rng = np.random.default_rng(5)
+    base = rng.random((3000, 16)).astype(np.float32)
+    queries = rng.random((25, 16)).astype(np.float32)
+    index = BlockIndex(base, ivf_threshold=1000, probe_fraction=1.0)
+    assert index.kind == "ivf"
+    dist, idx = index.search(queries, 5)
+    brute = ((queries[:, None] - base[None]) ** 2).sum(-1)
+    assert np.array_equal(np.sort(idx, 1), np.sort(np.argsort(brute, 1)[:, :5], 1))
+    assert np.allclose(dist, np.take_along_axis(brute, idx, 1), rtol=1e-4)
+
+
+# -- unary="field" calibration ----------------------------------------------------------------
+
+def test_calibrate_scale_is_the_ratio_of_medians():
+    rng = np.random.default_rng(0)
+    field_d = rng.random(101) * 7
+    pixel = rng.random(101) * 2
+    assert calibrate_scale(field_d, pixel) == pytest.approx(
+        sorted(pixel)[50] / sorted(field_d)[50])
+    assert calibrate_scale(np.zeros(5), pixel[:5]) == 1.0   # degenerate field: no rescaling
+
+
+class _ScaledField:
+    """Pixel descriptors times ``factor`` behind the bare PatchField interface (not a
+    PixelField, so the inpainter takes the unary='field' path and calibrates): distances are
+    factor^2 times the masked pixel SSD."""
+
+    def __init__(self, image, hole, patch: int, factor: float):
+        self.inner = PixelField(image, hole, patch)
+        self.patch_size, self.dim, self.factor = patch, self.inner.dim, factor
+
+    def describe(self, *args, **kwargs) -> torch.Tensor:
+        return self.inner.describe(*args, **kwargs) * self.factor
+
+
+def test_field_unary_is_calibrated_into_pixel_ssd_units():
+    """A field whose distances are 16x the masked pixel SSD must be scaled by 1/16: the
+    thresholds and temperatures of the MRF are in pixel-SSD units. Same fill as pixel unaries
+    then (the shortlists are the same; only float rounding differs)."""
+    image, hole = _search_scene(3)
+    filled = prefill(image, hole)
+    cfg = MRFConfig(patch_size=7, step=3, passes=2)
+
+    def scaled(img):
+        return _ScaledField(img, hole, 7, factor=4.0)
+
+    field_run = inpaint_mrf(filled, hole, scaled, cfg)
+    pixel_run = inpaint_mrf(filled, hole, None, cfg)
+    scales = [p["unary_scale"] for p in field_run.stats["passes"]]
+    assert scales == pytest.approx([1 / 16] * len(scales), rel=1e-4)
+    assert np.abs(field_run.image - pixel_run.image).max() < 1e-5
