@@ -386,3 +386,38 @@ def test_field_unary_is_calibrated_into_pixel_ssd_units():
     scales = [p["unary_scale"] for p in field_run.stats["passes"]]
     assert scales == pytest.approx([1 / 16] * len(scales), rel=1e-4)
     assert np.abs(field_run.image - pixel_run.image).max() < 1e-5
+
+
+def test_nodes_whose_matched_blocks_hold_no_candidate_search_the_whole_image():
+    """Block 1 (right half) is matched only to itself and its candidates are all under the
+    hole: its nodes fall back to every candidate, with context error 1 (the largest chi-square
+    distance), so weight 1 - exp(-(1 + Tb)); their labels are the true top k overall."""
+    from mrf.context import Context
+
+    rng = np.random.default_rng(0)
+    image = rng.random((30, 40, 3)).astype(np.float32)
+    hole = np.zeros((30, 40), bool)
+    hole[:, 22:] = True
+    hole[4:8, 8:12] = True
+    block_map = np.zeros((30, 40), np.int32)
+    block_map[:, 20:] = 1
+    context = Context(blocks=np.array([[0, 0, 30, 20], [0, 20, 30, 40]]), block_map=block_map,
+                      histograms=np.ones((2, 1)), known_fraction=np.array([0.9, 0.1]),
+                      matches=[np.array([0]), np.array([1])],
+                      match_errors=[np.array([0.0]), np.array([0.0])])
+    patch, tb = 5, 0.15
+    lattice = build_lattice(hole, patch, 2)
+    cands = candidate_set(hole, context, patch, 1)
+    assert np.all(cands.block == 0)
+    field = PixelField(image, hole, patch)
+    labels = shortlist(field, lattice, cands, context, 4, match_threshold=tb)
+    queries = field.describe(lattice.tops, lattice.lefts).numpy()
+    vectors = field.describe(cands.tops, cands.lefts).numpy()
+    brute = ((queries[:, None] - vectors[None]) ** 2).sum(-1)
+    orphans = [i for i in range(lattice.n_nodes)
+               if ref.corner_blocks(block_map, lattice.tops[i], lattice.lefts[i], patch) == {1}]
+    assert orphans and len(orphans) < lattice.n_nodes
+    for i in range(lattice.n_nodes):
+        assert set(labels.ids[i]) == set(np.argsort(brute[i])[:4])   # one block or all: same
+        want = 1.0 - np.exp(-((1.0 if i in orphans else 0.0) + tb))
+        assert np.allclose(labels.weight[i], want)
