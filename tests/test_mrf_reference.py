@@ -421,3 +421,41 @@ def test_nodes_whose_matched_blocks_hold_no_candidate_search_the_whole_image():
         assert set(labels.ids[i]) == set(np.argsort(brute[i])[:4])   # one block or all: same
         want = 1.0 - np.exp(-((1.0 if i in orphans else 0.0) + tb))
         assert np.allclose(labels.weight[i], want)
+
+
+def test_ncmp_defaults_and_argument_checks():
+    unary, pairwise, edges, vertical = _grid_mrf(2)
+    # ten iterations by default (research notes, section 6) when early stopping is off
+    assert ncmp(unary, pairwise, edges, early_stop=False).iterations == 10
+    with pytest.raises(ValueError, match="message must be 'sum' or 'last'"):
+        ncmp(unary, pairwise, edges, message="first")
+    with pytest.raises(ValueError, match="needs the edge directions"):
+        ncmp(unary, pairwise, edges, message="last")
+
+
+def test_ncmp_without_edges_keeps_each_nodes_best_unary():
+    """Isolated nodes (a lattice of one-node losses): no message, each node takes its best
+    unary label; the energy is the sum of the best unaries, before and after."""
+    unary = np.random.default_rng(0).random((5, 3))
+    no_edges = np.empty((0, 2), np.int64)
+    got = ncmp(unary, np.empty((0, 3, 3)), no_edges, iterations=3)
+    assert np.array_equal(got.labels, unary.argmin(1))
+    assert np.allclose(got.energies, unary.min(1).sum())
+    want = ref.ncmp(unary, np.empty((0, 3, 3)), no_edges, 3)
+    assert np.allclose(got.beliefs, want[1], atol=1e-12)
+
+
+def test_priority_uncertain_set_is_strictly_below_the_threshold():
+    """U = #{l : D(l) - min D < T_unc} (strict, research notes 4.1), priority = count / U.
+    Node 0: D = (0, 2, 5), count 3, T = 2 -> U = 1, priority 3; node 1: D = (0, 5, 7),
+    count 2 -> U = 1, priority 2: node 0 is committed first. Counting D - min D <= T would
+    give node 0 priority 1.5 and reverse the order."""
+    image = np.zeros((10, 10, 3), np.float32)
+    unary = np.array([[0.0, 2.0, 5.0], [0.0, 5.0, 7.0]])
+    got = prune_labels(image, np.array([0, 0]), np.array([0, 5]), np.zeros((2, 3), np.int64),
+                       np.zeros((2, 3), np.int64), unary, np.ones((2, 3)), np.array([3, 2]),
+                       np.empty((0, 2), np.int64), 1, 2.0, 3)
+    assert got.order.tolist() == [0, 1]
+    want = ref.prune(image, [0, 0], [0, 5], np.zeros((2, 3), int), np.zeros((2, 3), int),
+                     unary, np.ones((2, 3)), [3, 2], np.empty((0, 2), int), 1, 2.0, 3)
+    assert want[1] == [0, 1]
