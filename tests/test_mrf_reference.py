@@ -459,3 +459,34 @@ def test_priority_uncertain_set_is_strictly_below_the_threshold():
     want = ref.prune(image, [0, 0], [0, 5], np.zeros((2, 3), int), np.zeros((2, 3), int),
                      unary, np.ones((2, 3)), [3, 2], np.empty((0, 2), int), 1, 2.0, 3)
     assert want[1] == [0, 1]
+
+
+def test_prune_labels_cuts_label_pixels_once_when_they_fit_the_cache(monkeypatch):
+    """Documented memory/speed contract: all label pixels are cut in one gather when
+    N * S * P * P * C * 4 bytes <= cache_bytes (the bound included), else per commit; given
+    ``patches`` are used as they are. The result is the same either way."""
+    import mrf.inference as inference
+
+    s, unary, weight = _prune_inputs(0)
+    lat = s.lattice
+    args = (s.image, lat.tops, lat.lefts, s.label_tops, s.label_lefts, unary, weight, s.count,
+            lat.edges, 3, 2.0, s.patch)
+    size = unary.size * s.patch * s.patch * 3 * 4
+    calls = []
+    real = inference.gather
+    monkeypatch.setattr(inference, "gather", lambda *a: calls.append(a[1].shape) or real(*a))
+    results = {}
+    for name, kwargs in {"fits": dict(cache_bytes=size), "too big": dict(cache_bytes=size - 1),
+                         "given": dict(patches=real(s.image, s.label_tops, s.label_lefts,
+                                                    s.patch, s.patch))}.items():
+        calls.clear()
+        results[name] = prune_labels(*args, **kwargs)
+        if name == "fits":
+            assert calls == [s.label_tops.shape]
+        elif name == "given":
+            assert calls == []
+        else:
+            assert len(calls) > lat.n_nodes and s.label_tops.shape not in calls
+    for r in results.values():
+        assert np.array_equal(r.keep, results["fits"].keep)
+        assert np.array_equal(r.order, results["fits"].order)
