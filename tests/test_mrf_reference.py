@@ -427,10 +427,16 @@ def test_ncmp_defaults_and_argument_checks():
     unary, pairwise, edges, vertical = _grid_mrf(2)
     # ten iterations by default (research notes, section 6) when early stopping is off
     assert ncmp(unary, pairwise, edges, early_stop=False).iterations == 10
-    with pytest.raises(ValueError, match="message must be 'sum' or 'last'"):
+    with pytest.raises(ValueError, match=r"^message must be 'sum' or 'last'$"):
         ncmp(unary, pairwise, edges, message="first")
-    with pytest.raises(ValueError, match="needs the edge directions"):
+    needs = r"^message='last' needs the edge directions \(vertical\)$"
+    with pytest.raises(ValueError, match=needs):
         ncmp(unary, pairwise, edges, message="last")
+    # no iteration: the unary's choice, one-hot, and the energy of that labelling alone
+    zero = ncmp(unary, pairwise, edges, iterations=0)
+    want = ref.ncmp(unary, pairwise, edges, 0)
+    assert zero.iterations == 0 and np.array_equal(zero.labels, unary.argmin(1))
+    assert np.array_equal(zero.beliefs, want[1]) and np.allclose(zero.energies, want[3])
 
 
 def test_ncmp_without_edges_keeps_each_nodes_best_unary():
@@ -490,3 +496,39 @@ def test_prune_labels_cuts_label_pixels_once_when_they_fit_the_cache(monkeypatch
     for r in results.values():
         assert np.array_equal(r.keep, results["fits"].keep)
         assert np.array_equal(r.order, results["fits"].order)
+
+
+def test_prune_labels_breaks_ties_by_shortlist_position():
+    """Labels of equal distance (shortlist padding repeats labels; flat areas give equal
+    SSDs) keep their shortlist order: the earlier one is kept, as the greedy reference does.
+    64 labels, so numpy's default (unstable) sort would differ."""
+    rng = np.random.default_rng(0)
+    unary = rng.integers(0, 4, (3, 64)).astype(np.float64)
+    image = np.zeros((12, 12, 3), np.float32)
+    zeros = np.zeros((3, 64), np.int64)
+    got = prune_labels(image, np.zeros(3, np.int64), np.arange(3) * 4, zeros, zeros, unary,
+                       np.ones((3, 64)), np.full(3, 64), np.empty((0, 2), np.int64), 20, 1.0, 3)
+    for i in range(3):
+        want = sorted(range(64), key=lambda l: (unary[i, l], l))[:20]
+        assert got.keep[i].tolist() == want
+
+
+def test_prune_labels_reports_progress_once_per_node():
+    s, unary, weight = _prune_inputs(1)
+    lat = s.lattice
+    events = []
+
+    class Bar:
+        def __init__(self, total, desc):
+            events.append(("open", total, desc))
+
+        def update(self, n):
+            events.append(("update", n))
+
+        def close(self):
+            events.append(("close",))
+
+    prune_labels(s.image, lat.tops, lat.lefts, s.label_tops, s.label_lefts, unary, weight,
+                 s.count, lat.edges, 3, 2.0, s.patch, progress=Bar)
+    assert events == ([("open", lat.n_nodes, "label pruning")]
+                      + [("update", 1)] * lat.n_nodes + [("close",)])
