@@ -40,14 +40,12 @@ MUTATION_JOBS ?= 2
 mutation: venv
 	$(PIP) install -q "$(MUTMUT)"
 	rm -rf mutants
-	nice -n 10 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) > /dev/null || true
-	$(VENV)/bin/mutmut export-cicd-stats
-	@echo "surviving mutants (inspect one with: $(VENV)/bin/mutmut show NAME):"
-	@$(VENV)/bin/mutmut results
+	nice -n 10 $(VENV)/bin/mutmut run --max-children $(MUTATION_JOBS) $(MUTANTS) > mutation.log 2>&1 || (tail -20 mutation.log; exit 1)
+	$(PY) benchmarks/mutation_summary.py
 
 lint: venv
 	$(PIP) install -q ruff
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) demo_out build *.egg-info mutants
+	rm -rf $(VENV) demo_out build *.egg-info mutants mutation.log

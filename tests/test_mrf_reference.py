@@ -18,7 +18,7 @@ import torch
 from mrf import MRFConfig, PixelField, build_context, build_lattice, inpaint_mrf, prefill
 from mrf.candidates import BlockIndex, SearchConfig, candidate_set, shortlist
 from mrf.context import ContextConfig
-from mrf.energy import calibrate_scale, edge_pairwise, masked_ssd, strip_ssd
+from mrf.energy import calibrate_scale, edge_pairwise, masked_ssd, strip_ssd, uncertainty_threshold
 from mrf.inference import ncmp, prune_labels
 from mrf.inpainter import single_block_context
 from mrf.lattice import Lattice
@@ -102,6 +102,10 @@ def test_edge_pairwise_matches_the_overlap_of_patches_placed_at_the_two_nodes(se
     steps = set(map(tuple, lat.offsets.tolist()))
     assert {(3, 0), (0, 3)} <= steps and len(steps) > 2, "need flush border nodes too"
     got = edge_pairwise(s.image, lat.edges, lat.offsets, s.label_tops, s.label_lefts, s.patch)
+    # small chunks: the edges of one offset are split over several batches
+    chunked = edge_pairwise(s.image, lat.edges, lat.offsets, s.label_tops, s.label_lefts,
+                            s.patch, chunk=3)
+    assert np.array_equal(chunked, got)
     for e, (a, b) in enumerate(lat.edges):
         for x in range(3):
             for y in range(3):
@@ -532,3 +536,11 @@ def test_prune_labels_reports_progress_once_per_node():
                  s.count, lat.edges, 3, 2.0, s.patch, progress=Bar)
     assert events == ([("open", lat.n_nodes, "label pruning")]
                       + [("update", 1)] * lat.n_nodes + [("close",)])
+
+
+def test_uncertainty_threshold_is_the_authors_value_scaled_by_patch_area():
+    """T_unc = 4.6854 exp(-2 Tb) = 3.47 for Tb = 0.15 and 13x13 patches (research notes 4.1,
+    section 6); SSDs grow with the number of pixels, so other patch sizes scale by area."""
+    assert uncertainty_threshold(0.15, 13) == pytest.approx(3.4710, abs=1e-4)
+    assert uncertainty_threshold(0.15, 7) == pytest.approx(3.4710 * 49 / 169, abs=1e-4)
+    assert uncertainty_threshold(0.0, 13) == pytest.approx(4.6854)
