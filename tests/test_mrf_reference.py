@@ -544,3 +544,30 @@ def test_uncertainty_threshold_is_the_authors_value_scaled_by_patch_area():
     assert uncertainty_threshold(0.15, 13) == pytest.approx(3.4710, abs=1e-4)
     assert uncertainty_threshold(0.15, 7) == pytest.approx(3.4710 * 49 / 169, abs=1e-4)
     assert uncertainty_threshold(0.0, 13) == pytest.approx(4.6854)
+
+
+def test_shortlist_with_fewer_candidates_than_slots_pads_cyclically():
+    """Four fully known patches, six slots: every node lists all four (count 4) and repeats
+    two of them to fill its row, sorted by the exact masked distance."""
+    rng = np.random.default_rng(2)
+    image = rng.random((9, 17, 3)).astype(np.float32)
+    hole = np.zeros((9, 17), bool)
+    hole[:, 5:] = True
+    hole[2:7, 12:17] = False                 # a second known area, one patch wide
+    hole[0:2, 0:5] = True
+    patch = 5
+    lattice = build_lattice(hole, patch, 2)
+    context = single_block_context(hole.shape)
+    cands = candidate_set(hole, context, patch, 1)
+    known = _known_positions(hole, patch)
+    n = len(known)
+    assert len(cands) == n == 4
+    labels = shortlist(PixelField(image, hole, patch), lattice, cands, context, n + 2)
+    assert np.all(labels.count == n)
+    for i in range(lattice.n_nodes):
+        pos = list(zip(labels.tops[i].tolist(), labels.lefts[i].tolist()))
+        assert set(pos) == set(map(tuple, known.tolist()))
+        want = sorted(ref.masked_ssd(image, hole, (lattice.tops[i], lattice.lefts[i]), p, patch)
+                      for p in pos)
+        assert np.allclose(labels.distance[i], want, rtol=1e-5, atol=1e-6)
+        assert sorted(pos.count(p) for p in set(pos)) == [1] * (n - 2) + [2, 2]
