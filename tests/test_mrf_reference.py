@@ -90,6 +90,18 @@ def test_masked_ssd_matches_the_per_pixel_definition_on_lattice_nodes(seed):
     assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_masked_ssd_on_a_grey_image():
+    """Single-band (H, W) images: the same definition, one value per pixel."""
+    s = _scene(1)
+    grey = s.image.mean(2)
+    lat = s.lattice
+    want = np.array([[ref.masked_ssd(grey, s.hole, (lat.tops[i], lat.lefts[i]),
+                                     (s.label_tops[i, j], s.label_lefts[i, j]), s.patch)
+                      for j in range(s.label_tops.shape[1])] for i in range(lat.n_nodes)])
+    got = masked_ssd(grey, s.hole, lat.tops, lat.lefts, s.label_tops, s.label_lefts, s.patch)
+    assert np.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 # -- pairwise strips --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -359,6 +371,9 @@ def test_calibrate_scale_is_the_ratio_of_medians():
     assert calibrate_scale(field_d, pixel) == pytest.approx(
         sorted(pixel)[50] / sorted(field_d)[50])
     assert calibrate_scale(np.zeros(5), pixel[:5]) == 1.0   # degenerate field: no rescaling
+    # descriptor distances below 1 (e.g. unit-norm codes) are rescaled all the same
+    assert calibrate_scale(field_d / 100, pixel) == pytest.approx(
+        100 * sorted(pixel)[50] / sorted(field_d)[50])
 
 
 class _ScaledField:
