@@ -14,6 +14,7 @@ import mrf_reference as ref
 import numpy as np
 import pytest
 import torch
+from hardware import cuda_devices
 
 from mrf import MRFConfig, PixelField, build_context, build_lattice, inpaint_mrf, prefill
 from mrf.candidates import BlockIndex, SearchConfig, candidate_set, shortlist
@@ -24,6 +25,8 @@ from mrf.inpainter import single_block_context
 from mrf.lattice import Lattice
 
 SEEDS = [0, 1, 2, 3]
+# NCMP runs on the torch device of the run: every device of this machine is checked
+DEVICES = ["cpu"] + [f"cuda:{k}" for k in range(cuda_devices())]
 
 
 @dataclass
@@ -236,12 +239,13 @@ def test_ncmp_matches_the_node_by_node_reference(seed, temperature, weight):
     unary, pairwise, edges, vertical = _grid_mrf(seed)
     want_labels, want_beliefs, want_iters, want_energies = ref.ncmp(
         unary, pairwise, edges, 10, temperature, weight)
-    got = ncmp(unary, pairwise, edges, iterations=10, temperature=temperature,
-               pairwise_weight=weight)
-    assert np.array_equal(got.labels, want_labels)
-    assert np.allclose(got.beliefs, want_beliefs, atol=1e-10)
-    assert got.iterations == want_iters
-    assert np.allclose(got.energies, want_energies)
+    for device in DEVICES:
+        got = ncmp(unary, pairwise, edges, iterations=10, temperature=temperature,
+                   pairwise_weight=weight, device=device)
+        assert np.array_equal(got.labels, want_labels)
+        assert np.allclose(got.beliefs, want_beliefs, atol=1e-10)
+        assert got.iterations == want_iters
+        assert np.allclose(got.energies, want_energies)
 
 
 def test_ncmp_reference_cases_are_discriminating():
