@@ -10,6 +10,7 @@ import rasterio
 import skimage.data
 import torch
 from click.testing import CliRunner
+from hardware import cuda_devices, faiss_gpus
 
 from cli import main
 from masks import paint_loss_mask
@@ -123,6 +124,8 @@ def _bad_cases(tmp, img, msk, image):
         __import__("descriptor").checkpoint.resolve("v32"), weights_only=True)
     payload["state_dict"]["encoder.0.bias"] += 1.0
     torch.save(payload, tampered)
+    # a CUDA device that does not exist: any on a CPU-only machine, one past the last on a GPU one
+    absent_cuda = f"cuda:{cuda_devices()}" if cuda_devices() else "cuda"
     return {
         "size mismatch": (["--mask", small], "is 40x50 pixels but the image is 96x96"),
         "mask covers everything": (["--mask", full], "too few known pixels"),
@@ -133,7 +136,7 @@ def _bad_cases(tmp, img, msk, image):
         "corrupt checkpoint": (["--mask", msk, "--descriptor", bad_ckpt], "not a readable"),
         "tampered checkpoint": (["--mask", msk, "--descriptor", tampered], "integrity"),
         "unknown descriptor": (["--mask", msk, "--descriptor", "v999"], "not found"),
-        "no cuda": (["--mask", msk, "--device", "cuda"], "CUDA"),
+        "no cuda": (["--mask", msk, "--device", absent_cuda], "CUDA"),
         "unwritable folder": (["--mask", msk], "does not exist", None, tmp / "no" / "out.png"),
     }
 
@@ -171,7 +174,7 @@ def test_info_lists_builtin_descriptors():
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()
             if line.startswith("  v")}
     assert rows["v32"][2] == "32" and rows["v128"][2] == "128"
-    assert "FAISS GPUs: 0" in result.output
+    assert f"FAISS GPUs: {faiss_gpus()}" in result.output
 
 
 def test_train_then_finetune_small(tmp_path):

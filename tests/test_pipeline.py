@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import skimage.data
+from hardware import cuda_devices, faiss_gpus
 
 from inpaint.errors import InpaintError
 from inpaint.pipeline import RunConfig, run
@@ -65,7 +66,13 @@ def test_report_has_timings_memory_counts_device_and_versions():
     assert {"context", "search", "pruning", "inference", "compose"} <= set(report["timings"])
     assert report["peak_rss_bytes"] > 0
     assert report["mrf"]["nodes"] > 0 and report["mrf"]["labels"] == 10
-    assert report["device"] == "cpu" and "torch" in report["versions"]
+    assert "torch" in report["versions"]
+    # device "auto": the GPU when torch sees one (then one process drives it), else the CPU
+    if cuda_devices():
+        assert report["device"].startswith("cuda") and report["plan"]["workers"] == 1
+        assert report["faiss_gpu"] == (faiss_gpus() > 0)
+    else:
+        assert report["device"] == "cpu" and report["faiss_gpu"] is False
 
 
 def test_empty_mask_copies_through():

@@ -252,7 +252,10 @@ def test_batch_of_tiles_equals_the_run_of_the_whole_panel(tmp_path):
 def test_parallel_regions_give_the_same_pixels_as_one_process():
     image = _panel()
     mask = _spots(image.shape[:2], SPOTS)
-    one = run(image, mask, RunConfig(**PIXEL, workers=1))
-    two = run(image, mask, RunConfig(**PIXEL, workers=2, memory_budget=parse_size("8GB")))
+    # region worker processes are a CPU feature (on a GPU one process drives the device):
+    # the CPU is named so that the parallel path is tested on GPU machines too
+    cpu = dict(PIXEL, device="cpu")
+    one = run(image, mask, RunConfig(**cpu, workers=1))
+    two = run(image, mask, RunConfig(**cpu, workers=2, memory_budget=parse_size("8GB")))
     assert two.report["plan"]["workers"] == 2 and two.report["mrf"]["regions"] >= 4
     assert np.array_equal(one.image, two.image)

@@ -1,0 +1,162 @@
+"""Slow but obvious reference implementations of the MRF core, for tests/test_mrf_reference.py.
+
+Each one follows the written definition (research notes, sections 3-4) with plain Python loops
+and image coordinates; none calls the code under test. The fast code is compared with them on
+small random cases.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def masked_ssd(image: np.ndarray, hole: np.ndarray, node: tuple[int, int],
+               label: tuple[int, int], patch: int) -> float:
+    """SSD over the node patch's known pixels (all channels) between node and label patch."""
+    total = 0.0
+    for dy in range(patch):
+        for dx in range(patch):
+            if hole[node[0] + dy, node[1] + dx]:
+                continue
+            a = image[node[0] + dy, node[1] + dx].astype(np.float64)
+            b = image[label[0] + dy, label[1] + dx].astype(np.float64)
+            total += float(((a - b) ** 2).sum())
+    return total
+
+
+def overlap_ssd(image: np.ndarray, pos_a: tuple[int, int], label_a: tuple[int, int],
+                pos_b: tuple[int, int], label_b: tuple[int, int], patch: int) -> float:
+    """SSD over the image pixels covered by both node patches, node a showing label a's pixels
+    and node b showing label b's: the pairwise term written in image coordinates, so no strip
+    orientation has to be chosen."""
+    total = 0.0
+    for y in range(max(pos_a[0], pos_b[0]), min(pos_a[0], pos_b[0]) + patch):
+        for x in range(max(pos_a[1], pos_b[1]), min(pos_a[1], pos_b[1]) + patch):
+            a = image[label_a[0] + y - pos_a[0], label_a[1] + x - pos_a[1]].astype(np.float64)
+            b = image[label_b[0] + y - pos_b[0], label_b[1] + x - pos_b[1]].astype(np.float64)
+            total += float(((a - b) ** 2).sum())
+    return total
+
+
+def neighbour_lists(n_nodes: int, edges: np.ndarray) -> list[list[int]]:
+    out: list[list[int]] = [[] for _ in range(n_nodes)]
+    for a, b in edges:
+        out[int(a)].append(int(b))
+        out[int(b)].append(int(a))
+    return out
+
+
+def prune(image, tops, lefts, label_tops, label_lefts, unary, weight, count, edges, n_keep,
+          threshold, patch) -> tuple[list[list[tuple[int, int]]], list[int]]:
+    """Greedy priority-ordered pruning (research notes 4.2, weighted distances throughout).
+
+    Returns, per node, the kept label positions best first, and the commit order.
+    """
+    n_nodes, n_labels = unary.shape
+    n_keep = min(n_keep, n_labels)
+    dist = [[float(weight[i, l]) * float(unary[i, l]) for l in range(n_labels)]
+            for i in range(n_nodes)]
+    neighbours = neighbour_lists(n_nodes, edges)
+
+    def priority(i: int) -> float:
+        best = min(dist[i])
+        uncertain = sum(1 for d in dist[i] if d - best < threshold)
+        return count[i] / max(uncertain, 1)
+
+    committed = [False] * n_nodes
+    kept_pos: list[list[tuple[int, int]]] = [[] for _ in range(n_nodes)]
+    order: list[int] = []
+    for _ in range(n_nodes):
+        # highest priority; the lowest node index wins ties ("first one on ties")
+        p = max((i for i in range(n_nodes) if not committed[i]),
+                key=lambda i: (priority(i), -i))
+        ranked = sorted(range(n_labels), key=lambda l: (dist[p][l], l))[:n_keep]
+        kept_pos[p] = [(int(label_tops[p, l]), int(label_lefts[p, l])) for l in ranked]
+        committed[p] = True
+        order.append(p)
+        for q in neighbours[p]:
+            if committed[q]:
+                continue
+            for l in range(n_labels):
+                m = min(overlap_ssd(image, (tops[q], lefts[q]),
+                                    (label_tops[q, l], label_lefts[q, l]),
+                                    (tops[p], lefts[p]), kp, patch) for kp in kept_pos[p])
+                dist[q][l] += float(weight[q, l]) * m
+    return kept_pos, order
+
+
+def ncmp(unary, pairwise, edges, iterations, temperature=1.0, pairwise_weight=1.0,
+         message="sum", vertical=None, early_stop=True):
+    """NCMP node by node (research notes 4.3): beliefs start one-hot at the best unary; each
+    iteration, synchronously, every node's message is the expected pairwise cost under its
+    neighbours' previous beliefs, summed over ALL neighbours (``"last"``: only the last existing
+    neighbour in the order up, down, right, left), and its belief is
+    softmax(-(unary + weight * message) / temperature). Returns labels, beliefs, iterations,
+    energies (the energy of the labelling before the first and after each iteration)."""
+    n_nodes, n_labels = unary.shape
+    # per node: (edge, node is the edge's first end, where the neighbour lies)
+    incident: list[list[tuple[int, bool, str]]] = [[] for _ in range(n_nodes)]
+    for e, (a, b) in enumerate(edges):
+        down = vertical is not None and bool(vertical[e])
+        incident[int(a)].append((e, True, "down" if down else "right"))
+        incident[int(b)].append((e, False, "up" if down else "left"))
+
+    def energy(labels):
+        return (sum(float(unary[i, labels[i]]) for i in range(n_nodes))
+                + sum(float(pairwise[e, labels[a], labels[b]]) for e, (a, b) in enumerate(edges)))
+
+    labels = [int(np.argmin(unary[i])) for i in range(n_nodes)]
+    beliefs = [[1.0 if x == labels[i] else 0.0 for x in range(n_labels)] for i in range(n_nodes)]
+    energies = [energy(labels)]
+    done = 0
+    for it in range(1, iterations + 1):
+        done = it
+        new_beliefs = []
+        for i in range(n_nodes):
+            terms = []
+            for e, first, _ in incident[i]:
+                j = int(edges[e, 1] if first else edges[e, 0])
+                if first:   # i is the edge's first end: pairwise[e, x_i, y_j]
+                    terms.append([sum(pairwise[e, x, y] * beliefs[j][y] for y in range(n_labels))
+                                  for x in range(n_labels)])
+                else:
+                    terms.append([sum(pairwise[e, y, x] * beliefs[j][y] for y in range(n_labels))
+                                  for x in range(n_labels)])
+            if message == "sum":
+                msg = [sum(t[x] for t in terms) for x in range(n_labels)]
+            else:
+                rank = {"up": 0, "down": 1, "right": 2, "left": 3}
+                where = [rank[w] for _, _, w in incident[i]]
+                msg = terms[int(np.argmax(where))] if terms else [0.0] * n_labels
+            logits = [-(unary[i, x] + pairwise_weight * msg[x]) / temperature
+                      for x in range(n_labels)]
+            top = max(logits)
+            z = sum(math.exp(v - top) for v in logits)
+            new_beliefs.append([math.exp(v - top) / z for v in logits])
+        beliefs = new_beliefs
+        new_labels = [int(np.argmax(b)) for b in beliefs]
+        changed = new_labels != labels
+        labels = new_labels
+        energies.append(energy(labels))
+        if early_stop and not changed:
+            break
+    return np.array(labels), np.array(beliefs), done, energies
+
+
+def corner_blocks(block_map: np.ndarray, top: int, left: int, patch: int) -> set[int]:
+    """Blocks under the four corners of a patch."""
+    p = patch - 1
+    return {int(block_map[top + dy, left + dx]) for dy in (0, p) for dx in (0, p)}
+
+
+def context_error(context, top: int, left: int, patch: int, block: int) -> float:
+    """Smallest context error of ``block`` among the matches of the node's corner blocks
+    (inf when the node does not search that block)."""
+    best = math.inf
+    for c in corner_blocks(context.block_map, top, left, patch):
+        for b, err in zip(context.matches[c], context.match_errors[c]):
+            if int(b) == block:
+                best = min(best, float(err))
+    return best
