@@ -239,16 +239,17 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
 @click.argument("image", type=str)
 @click.option("--mask", "mask_path", required=True,
               help="Loss mask: any raster of the same size; non-zero = missing.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True,
               help="Output raster; format from its extension, profile from IMAGE.")
 @click.option("--invert-mask", is_flag=True, help="Zero (black) mask pixels are the missing ones.")
 @click.option("--dilate", "dilate_radius", default=0, show_default=True, type=click.IntRange(0),
               help="Grow the mask by this many pixels first (catches crack edges).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+@click.option("--report", "report_path",
               help="Write a JSON report: timings per stage, peak memory, counts, versions.")
-@click.option("--preview", "preview_path", type=click.Path(dir_okay=False),
+@click.option("--preview", "preview_path",
               help="Write a PNG montage: input | mask overlay | result.")
-@click.option("--force", is_flag=True, help="Overwrite existing output and report files.")
+@click.option("--force", is_flag=True,
+              help="Overwrite existing output, report and preview files (never an input).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
               help="Processes inpainting work regions in parallel (0 = one per CPU core; "
                    "the memory plan may use fewer; always 1 on CUDA).")

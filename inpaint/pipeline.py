@@ -451,15 +451,22 @@ def run_file(
     from .io import RasterReader, RasterWriter, raster_info
     from .report import write_report
 
+    from .paths import check_outputs, checkpoint_file
+
     cfg = config or RunConfig()
     t_start = time.perf_counter()
+    # every output checked, against every input too, before the first pixel is read
+    check_outputs([("output", output_path), ("--report", report_path),
+                   ("--preview", preview_path)],
+                  [("input image", input_path), ("mask", mask_path),
+                   ("descriptor checkpoint", checkpoint_file(cfg.descriptor))], force)
+    if preview_path and Path(preview_path).suffix.lower() != ".png":
+        raise InpaintError(f"preview {preview_path} must be a .png file")
     meta = raster_info(input_path)
     mask = read_mask(mask_path, shape=(meta.height, meta.width), invert=invert_mask)
     if dilate_radius:
         mask = dilate(mask, dilate_radius)
     writer = RasterWriter(output_path, meta, force=force)  # checks the output before working
-    if report_path and Path(report_path).exists() and not force:
-        raise InpaintError(f"{report_path} exists; pass --force to overwrite")
     report = _prepare(mask, (meta.height, meta.width), cfg)
     n_colour = meta.bands - (meta.alpha_band is not None)
     results: list[RegionResult] = []
