@@ -28,11 +28,21 @@ from .errors import InpaintError
 from .io import from_float, to_float
 from .memory import PeakMemory, process_peak_rss
 from .plan import Plan, default_budget, make_plan
-from .regions import Box, Region, owned_pixels, plan_regions, split_region, with_enough_sources
+from .regions import (Box, Region, owned_pixels, plan_regions, source_patches, split_region,
+                      with_enough_sources)
 
 log = logging.getLogger(__name__)
 
 PIXEL_MODE = "none"
+#: Patch sides tried, in pixel mode, for a window with no fully known patch of the configured
+#: size, before the diffusion fill.
+FALLBACK_PATCHES = (7, 5, 3)
+
+
+def _has_sources(hole: np.ndarray, patch: int) -> bool:
+    """Whether an MRF with ``patch`` px patches can run on this window: a lattice fits and at
+    least one fully known patch exists to copy from."""
+    return min(hole.shape) > patch and source_patches(hole, patch) > 0
 
 
 @dataclass(frozen=True)
@@ -173,18 +183,51 @@ class RegionInpainter:
 
     def inpaint(self, colour: np.ndarray, hole: np.ndarray,
                 progress=None) -> tuple[np.ndarray, dict, dict]:
-        """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3)."""
+        """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3).
+
+        A window without a fully known patch of the configured size (a small panel, a loss
+        filling most of it) is still restored: by pixel-mode MRF with smaller patches, else by
+        a biharmonic (diffusion) fill; ``stats["fallback"]`` says which, and why.
+        """
         t = time.perf_counter()
         unit = to_float(colour)
         rgb = np.repeat(unit, 3, axis=2) if unit.shape[2] == 1 else unit
         filled = prefill(rgb, hole)
         prefill_seconds = time.perf_counter() - t
+        patch = self.cfg.patch
+        if not _has_sources(hole, patch):
+            return self._fallback(rgb, filled, hole, prefill_seconds, progress)
         try:
             result = inpaint_mrf(filled, hole, lambda img: self.make_field(img, hole),
                                  self.mrf_config, progress=progress, log=log.debug)
         except ValueError as exc:
             raise InpaintError(str(exc)) from None
         return result.image, result.stats, {"prefill": prefill_seconds, **result.timings}
+
+    def _fallback(self, rgb: np.ndarray, filled: np.ndarray, hole: np.ndarray,
+                  prefill_seconds: float, progress) -> tuple[np.ndarray, dict, dict]:
+        h, w = hole.shape
+        reason = (f"no fully known {self.cfg.patch}x{self.cfg.patch} patch in a {w}x{h} "
+                  "window")
+        for patch in FALLBACK_PATCHES:
+            if patch >= self.cfg.patch or not _has_sources(hole, patch):
+                continue
+            small = replace(self.cfg, descriptor=PIXEL_MODE, patch_size=patch,
+                            patch_step=max(1, patch // 2))
+            result = inpaint_mrf(filled, hole,
+                                 lambda img, p=patch: PixelField(img, hole, p, device=self.device),
+                                 small.mrf_config(False), progress=progress, log=log.debug)
+            stats = dict(result.stats, fallback={"method": f"pixel-mode MRF, {patch}x{patch} "
+                                                           "patches", "reason": reason})
+            return result.image, stats, {"prefill": prefill_seconds, **result.timings}
+        from skimage.restoration import inpaint_biharmonic
+
+        t = time.perf_counter()
+        image = rgb.copy()   # only the hole changes; the known pixels stay bit-exact
+        image[hole] = np.clip(inpaint_biharmonic(rgb, hole, channel_axis=-1), 0, 1)[hole]
+        stats = {"nodes": 0, "fallback": {"method": "biharmonic diffusion fill",
+                                          "reason": reason + " (nor of any smaller patch)"}}
+        return image, stats, {"prefill": prefill_seconds, "diffusion": time.perf_counter() - t}
 
 
 def inpaint_regions(
@@ -214,18 +257,21 @@ def inpaint_regions(
                    for r in _inpaint_region(read_colour, mask, region, labels, inpainter, inner))
     for result in results:
         bar.update(1)
+        if "fallback" in result.stats:
+            r0, c0, r1, c1 = result.region.window
+            log.warning("window rows %d:%d, columns %d:%d restored by %s: %s", r0, r1, c0, c1,
+                        result.stats["fallback"]["method"], result.stats["fallback"]["reason"])
         yield result
     bar.close()
 
 
 def _region_inputs(read_colour, mask, region: Region, labels, patch: int, shortlist: int):
-    """The region (window grown if it lacks sources), its colour, hole and owned pixels."""
+    """The region (window grown if it lacks sources), its colour, hole and owned pixels.
+
+    A window too small for the patch is not refused: RegionInpainter falls back."""
     region = with_enough_sources(region, mask, patch, shortlist)
     r0, c0, r1, c1 = region.window
     hole = mask[r0:r1, c0:c1]
-    if min(hole.shape) <= patch:
-        raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
-                           f"small for {patch}x{patch} patches")
     return region, read_colour(region.window), hole, owned_pixels(region, labels)
 
 
@@ -327,6 +373,10 @@ def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
             timings[k] = timings.get(k, 0.0) + v
         for k in ("nodes", "edges", "candidates"):
             totals[k] += int(r.stats.get(k, 0))
+    fallbacks = [{"window": list(r.region.window), **r.stats["fallback"]} for r in results
+                 if "fallback" in r.stats]
+    if fallbacks:
+        totals["fallbacks"] = fallbacks
     if results:
         last = results[-1].stats
         totals.update(shortlist=last.get("shortlist"), labels=last.get("labels"),
@@ -358,7 +408,7 @@ def plan_run(cfg: RunConfig, shape: tuple[int, int], bands: int, itemsize: int,
     plan = make_plan(shape, bands, itemsize, missing, budget=budget, max_window=cfg.window,
                      margin=cfg.margin, ir_channels=info.get("ir_channels", 0),
                      descriptor_dim=info["dim"], ir_dtype=cfg.ir_dtype,
-                     candidate_stride=cfg.candidate_stride, workers=workers)
+                     candidate_stride=cfg.candidate_stride, workers=workers, patch=cfg.patch)
     for line in plan.lines():
         log.info(line)
     planned = replace(cfg, window=plan.window, ir_dtype=plan.ir_dtype, workers=plan.workers)

@@ -153,3 +153,86 @@ def test_report_and_preview_are_written_when_all_paths_are_good(scene):
     assert result.exit_code == 0, result.output
     assert json.loads(report.read_text())["mask"]["missing"] == int(mask.sum())
     assert np.array_equal(_read(out)[~mask], image[~mask]) and preview.stat().st_size > 0
+
+
+# ------------------------------------------------- finding 2: no traceback for impossible plans
+def test_plan_tries_the_smallest_window_and_its_error_is_consistent():
+    import re
+
+    from inpaint.errors import InpaintError
+    from inpaint.plan import make_plan
+
+    kw = dict(shape=(1000, 1000), bands=3, itemsize=1, missing=5000, margin=32, ir_channels=0,
+              descriptor_dim=243, workers=1, patch=9)
+    smallest = 2 * 32 + 9 + 1
+    floor_cost = make_plan(**kw, budget=10**12, max_window=smallest).predicted_peak_bytes
+    plan = make_plan(**kw, budget=floor_cost, max_window=512)   # 512 -> 362 -> ... -> 74
+    assert plan.window == smallest
+    for budget in range(floor_cost - 50 * 2**20, floor_cost + 400 * 2**20, 25 * 2**20):
+        try:
+            plan = make_plan(**kw, budget=budget, max_window=512)
+        except InpaintError as exc:
+            need = float(re.search(r"needs about ([\d,]+) MiB", str(exc))[1].replace(",", ""))
+            assert need > budget / 2**20, str(exc)   # never "X is too small ... needs < X"
+        else:
+            assert smallest <= plan.window <= 512 and plan.predicted_peak_bytes <= budget
+
+
+@pytest.mark.parametrize("options", [["--patch-size", "200", "--memory-budget", "2GB"],
+                                     ["--patch-size", "31", "--workers", "1",
+                                      "--memory-budget", "1100MiB"],
+                                     ["--patch-size", "31", "--workers", "1",
+                                      "--memory-budget", "1400MiB"]])
+def test_large_patches_never_give_a_traceback(tmp_path, options):
+    # 128 px: the plan used to step 192 -> 135 -> 95, a window too small for a 31 px patch
+    image = skimage.data.astronaut()[140:268, 170:298]
+    mask = np.zeros(image.shape[:2], bool)
+    mask[60:64, 50:56] = True
+    img = _write(tmp_path / "panel.png", image)
+    msk = _write(tmp_path / "loss.png", (mask * 255).astype(np.uint8))
+    out = tmp_path / "o.png"
+    result = _invoke(["run", img, "--mask", msk, "-o", out, "--descriptor", "none",
+                      "--passes", "1", "--iterations", "2", "-q", *options])
+    if result.exit_code == 0:
+        assert np.array_equal(_read(out)[~mask], image[~mask])
+    else:
+        _assert_clean_failure(result, "memory budget")
+        assert not out.exists()
+
+
+# ------------------------------------------------------------ finding 4: small images restored
+@pytest.mark.parametrize("size", [(1, 2), (3, 3), (5, 5), (9, 11), (15, 15), (2, 40), (24, 17)])
+def test_small_images_are_restored_not_refused(tmp_path, size):
+    h, w = size
+    rng = np.random.default_rng(h * 100 + w)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[h // 2, w // 2] = True
+    img = _write(tmp_path / "s.png", image)
+    msk = _write(tmp_path / "m.png", mask.astype(np.uint8) * 255)
+    out, report = tmp_path / "o.png", tmp_path / "r.json"
+    result = _invoke(["run", img, "--mask", msk, "-o", out, "--report", report,
+                      "--memory-budget", "100GB", "--descriptor", "none", "--passes", "1"])
+    assert result.exit_code == 0, result.output
+    got = _read(out)
+    assert np.array_equal(got[~mask], image[~mask]), "only masked pixels may change"
+    fallbacks = json.loads(report.read_text())["mrf"].get("fallbacks", [])
+    if min(h, w) <= 9:   # no 9x9 patch fits: the report and the log say how it was restored
+        assert fallbacks and fallbacks[0]["method"] and "9x9" in fallbacks[0]["reason"]
+        assert "restored by" in result.stderr
+    if max(h, w) < 5:    # nothing but diffusion can work: the fill blends the neighbours
+        lo, hi = image[~mask].min(0), image[~mask].max(0)
+        assert np.all(got[mask] >= lo) and np.all(got[mask] <= hi)
+
+
+def test_a_window_without_known_patches_falls_back_in_run():
+    from inpaint.pipeline import RunConfig, run
+
+    rng = np.random.default_rng(3)
+    image = rng.random((30, 30, 3)).astype(np.float32)
+    mask = np.zeros((30, 30), bool)
+    mask[::6, :] = True      # every 9x9 patch meets a masked row; 5x5 ones do not
+    out = run(image, mask, RunConfig(descriptor="none", passes=1, workers=1))
+    assert np.array_equal(out.image[~mask], image[~mask])
+    assert np.isfinite(out.image).all() and not np.array_equal(out.image[mask], image[mask])
+    assert out.report["mrf"]["fallbacks"][0]["method"].startswith("pixel-mode MRF, 5x5")
