@@ -272,7 +272,30 @@ def _region_inputs(read_colour, mask, region: Region, labels, patch: int, shortl
     region = with_enough_sources(region, mask, patch, shortlist)
     r0, c0, r1, c1 = region.window
     hole = mask[r0:r1, c0:c1]
-    return region, read_colour(region.window), hole, owned_pixels(region, labels)
+    colour = read_colour(region.window)
+    check_float_range(colour, hole)
+    return region, colour, hole, owned_pixels(region, labels)
+
+
+def check_float_range(colour: np.ndarray, hole: np.ndarray) -> None:
+    """The float32 rule (README, *Images*): the known pixels an MRF copies from must be finite
+    and in [0, 1]; masked pixels may hold anything (NaN included). Clipping them silently would
+    change the fill, so they are refused with the rule."""
+    if colour.dtype != np.float32:
+        return
+    known = colour[~hole]
+    if known.size == 0:
+        return
+    finite = np.isfinite(known)
+    if finite.all() and known.min() >= 0.0 and known.max() <= 1.0:
+        return
+    if not finite.all():
+        found = "NaN or infinite values"
+    else:
+        found = f"values from {known.min():.6g} to {known.max():.6g}"
+    raise InpaintError(f"float32 images must hold finite values in [0, 1] outside the mask, "
+                       f"but the known pixels near the losses hold {found}: rescale the image "
+                       "(or mask those pixels)")
 
 
 def _finish(region: Region, colour: np.ndarray, own: np.ndarray, image: np.ndarray, stats,

@@ -236,3 +236,31 @@ def test_a_window_without_known_patches_falls_back_in_run():
     assert np.array_equal(out.image[~mask], image[~mask])
     assert np.isfinite(out.image).all() and not np.array_equal(out.image[mask], image[mask])
     assert out.report["mrf"]["fallbacks"][0]["method"].startswith("pixel-mode MRF, 5x5")
+
+
+# ------------------------------------------------------ finding 5: the float32 rule, enforced
+@pytest.mark.parametrize("bad", ["above 1", "negative", "nan", "inf"])
+def test_float32_outside_0_1_or_nan_is_refused_with_the_rule(tmp_path, bad):
+    image = (skimage.data.astronaut()[140:236, 170:266] / 255.0).astype(np.float32)
+    mask = np.zeros(image.shape[:2], bool)
+    mask[40:46, 40:50] = True
+    value = {"above 1": 3.5, "negative": -0.25, "nan": np.nan, "inf": np.inf}[bad]
+    image[30, 35, 1] = value                # a known pixel next to the loss
+    img = _write(tmp_path / "f.tif", image)
+    msk = _write(tmp_path / "m.png", mask.astype(np.uint8) * 255)
+    before = _digests(tmp_path)
+    result = _invoke(["run", img, "--mask", msk, "-o", tmp_path / "o.tif", *FAST])
+    _assert_clean_failure(result, "float32 images must hold finite values in [0, 1]")
+    assert _digests(tmp_path) == before and not (tmp_path / "o.tif").exists()
+
+
+def test_float32_in_range_with_nan_inside_the_mask_is_restored_in_range():
+    from inpaint.pipeline import RunConfig, run
+
+    image = (skimage.data.astronaut()[140:236, 170:266] / 255.0).astype(np.float32)
+    mask = np.zeros(image.shape[:2], bool)
+    mask[40:46, 40:50] = True
+    image[mask] = np.nan                    # missing pixels may hold anything
+    out = run(image, mask, RunConfig(descriptor="none", passes=1, workers=1)).image
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert np.array_equal(out[~mask], image[~mask])
