@@ -364,7 +364,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
     """
     from pathlib import Path
 
-    from inpaint.batch import folder_items, run_batch, tile_items
+    from inpaint.batch import check_batch_outputs, folder_items, run_batch, tile_items
 
     _setup_logging(verbose, quiet)
     cfg = _run_config(**mrf)
@@ -383,6 +383,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
     else:
         raise click.BadParameter("give a folder of panels, or a panel with --tile",
                                  param_hint="SOURCE")
+    check_batch_outputs(items, out, src, cfg, stitch_to[1] if stitch_to else None)
     out.mkdir(parents=True, exist_ok=True)
     summary = run_batch(items, cfg, out, scheduler=scheduler, workers=workers, force=force,
                         invert_mask=invert_mask, progress=not quiet, stitch_to=stitch_to)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -52,11 +53,25 @@ def _is_mask_name(name: str, stems: set[str], pattern: str) -> bool:
     return any(name == pattern.format(stem=s) for s in stems)
 
 
+def _mask_name_regex(pattern: str) -> re.Pattern:
+    """Names the mask pattern can produce, for any stem."""
+    return re.compile("(.+)".join(re.escape(part) for part in pattern.split("{stem}")) + r"\Z")
+
+
+def _absolute(path: Path) -> Path:
+    """Items carry absolute paths: Dask workers run in their own working directories (they
+    need the same filesystem, at the same paths, as the client)."""
+    return Path(os.path.abspath(path))
+
+
 def folder_items(folder: Path, out_dir: Path, mask_pattern: str,
                  masks_dir: Path | None = None) -> list[BatchItem]:
     """Panels of ``folder`` paired with masks by ``mask_pattern`` (``{stem}`` = panel stem)."""
     if "{stem}" not in mask_pattern:
         raise InpaintError(f"mask pattern {mask_pattern!r} must contain {{stem}}")
+    folder, out_dir = _absolute(folder), _absolute(out_dir)
+    masks_dir = _absolute(masks_dir) if masks_dir is not None else None
+    mask_like = _mask_name_regex(mask_pattern)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in
                    IMAGE_SUFFIXES)
     stems = {p.stem for p in files}
@@ -66,6 +81,9 @@ def folder_items(folder: Path, out_dir: Path, mask_pattern: str,
         if masks_dir is None and _is_mask_name(path.name, stems, mask_pattern):
             continue   # a mask of another panel in the same folder
         mask = mask_folder / mask_pattern.format(stem=path.stem)
+        if masks_dir is None and mask_like.fullmatch(path.name) and not mask.exists():
+            log.warning("%s is named like a mask but its panel is missing: skipped", path.name)
+            continue
         items.append(BatchItem(name=path.name, input=str(path), mask=str(mask),
                                output=str(out_dir / path.name)))
     if not items:
@@ -79,6 +97,7 @@ def tile_items(panel: Path, mask: Path, out_dir: Path, tile: int, overlap: int) 
 
     if tile < 64 or overlap < 0:
         raise InpaintError("--tile must be at least 64 and --overlap not negative")
+    panel, mask, out_dir = _absolute(panel), _absolute(mask), _absolute(out_dir)
     meta = raster_info(panel)
     tiles_dir = out_dir / TILE_FOLDER
     items = []
@@ -92,6 +111,52 @@ def tile_items(panel: Path, mask: Path, out_dir: Path, tile: int, overlap: int) 
                                    output=str(tiles_dir / f"{name}.tif"), window=window,
                                    core=core))
     return items
+
+
+def check_batch_outputs(items: list[BatchItem], out_dir: Path, source: Path, cfg: RunConfig,
+                        stitched: Path | None = None) -> None:
+    """Before any work: the output folder can be made and written, and no output (items,
+    summary.json, the stitched panel) is an input (panels, masks, the descriptor checkpoint),
+    through symlinks and hard links. Existing outputs are allowed: the batch resumes."""
+    from .paths import checkpoint_file, same_file
+
+    out_dir = _absolute(out_dir)
+    if source.is_dir() and out_dir.exists() and same_file(out_dir, source):
+        raise InpaintError(f"the output folder {out_dir} is the source folder: the outputs "
+                           "would replace the panels; choose another folder")
+    existing = out_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InpaintError(f"output folder {out_dir}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InpaintError(f"output folder {existing} is not writable")
+    inputs = {("panel", item.input) for item in items} | {("mask", item.mask) for item in items}
+    ckpt = checkpoint_file(cfg.descriptor)
+    if ckpt:
+        inputs.add(("descriptor checkpoint", ckpt))
+    by_path = {os.path.realpath(p): (label, p) for label, p in inputs}
+    by_inode = {}
+    for label, p in inputs:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        by_inode[(st.st_dev, st.st_ino)] = (label, p)
+    outputs = [item.output for item in items] + [str(out_dir / "summary.json")]
+    if stitched is not None:
+        outputs.append(str(stitched))
+    for output in outputs:
+        hit = by_path.get(os.path.realpath(output))
+        if hit is None:
+            try:
+                st = os.stat(output)
+                hit = by_inode.get((st.st_dev, st.st_ino))
+            except OSError:
+                pass
+        if hit is not None:
+            raise InpaintError(f"output {output} is the {hit[0]} {hit[1]}: an input is never "
+                               "overwritten; choose another output folder")
 
 
 def process_item(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: bool,

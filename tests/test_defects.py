@@ -264,3 +264,47 @@ def test_float32_in_range_with_nan_inside_the_mask_is_restored_in_range():
     out = run(image, mask, RunConfig(descriptor="none", passes=1, workers=1)).image
     assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert np.array_equal(out[~mask], image[~mask])
+
+
+# ------------------------------------------------ finding 6: batch outputs are never its inputs
+def _panels(folder, names=("a", "b")):
+    folder.mkdir(exist_ok=True)
+    for k, name in enumerate(names):
+        image = skimage.data.astronaut()[k * 40:k * 40 + 64, 100:164]
+        mask = np.zeros(image.shape[:2], np.uint8)
+        mask[30:34, 30:36] = 255
+        _write(folder / f"{name}.png", image)
+        _write(folder / f"{name}_mask.png", mask)
+    return folder
+
+
+@pytest.mark.parametrize("case", ["same folder", "same folder via a symlink",
+                                  "tile output is the panel"])
+def test_batch_refuses_an_output_folder_that_holds_its_inputs(tmp_path, case):
+    src = _panels(tmp_path / "src")
+    (tmp_path / "alias").symlink_to(src)
+    args = {"same folder": [src, "-o", src],
+            "same folder via a symlink": [src, "-o", tmp_path / "alias"],
+            "tile output is the panel": [src / "a.png", "-o", src, "--tile", "64"]}[case]
+    before = _digests(src)
+    result = _invoke(["batch", *args, "--force", *FAST])
+    _assert_clean_failure(result, "choose another")
+    assert _digests(src) == before and not (src / "summary.json").exists()
+
+
+def test_batch_output_folder_under_a_file_is_one_clear_error(tmp_path):
+    src = _panels(tmp_path / "src")
+    (tmp_path / "afile").write_text("x")
+    result = _invoke(["batch", src, "-o", tmp_path / "afile" / "out", *FAST])
+    _assert_clean_failure(result, "not a folder")
+
+
+def test_a_mask_without_its_panel_is_not_a_panel(tmp_path, caplog):
+    from inpaint.batch import folder_items
+
+    src = _panels(tmp_path / "src")
+    (src / "b.png").unlink()                      # b_mask.png is left without its panel
+    items = folder_items(src, tmp_path / "out", "{stem}_mask.png")
+    assert [item.name for item in items] == ["a.png"]
+    assert "b_mask.png" in caplog.text
+    assert all(os.path.isabs(p) for item in items for p in (item.input, item.mask, item.output))
