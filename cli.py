@@ -6,16 +6,35 @@ end with one ``Error: ...`` line and exit code 1; usage errors exit with code 2.
 
 from __future__ import annotations
 
-import functools
-import logging
-import shlex
+import os
+import signal
 import sys
+import threading
 
-import click
 
-from descriptor import CheckpointError
-from inpaint.errors import InpaintError
-from masks import MaskError
+def _interrupted_while_loading(signum, frame) -> None:
+    """Ctrl-C while the libraries load (seconds, before a command's own handler is in place):
+    one line and exit 130 rather than an import traceback."""
+    sys.stderr.write("interrupted\n")
+    os._exit(130)
+
+
+_loading = threading.current_thread() is threading.main_thread()
+if _loading:
+    _sigint_before = signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+import functools  # noqa: E402
+import logging  # noqa: E402
+import shlex  # noqa: E402
+
+import click  # noqa: E402
+
+from descriptor import CheckpointError  # noqa: E402
+from inpaint.errors import InpaintError  # noqa: E402
+from masks import MaskError  # noqa: E402
+
+if _loading:   # from here on a command's _expected_errors turns Ctrl-C into the same line
+    signal.signal(signal.SIGINT, _sigint_before)
 
 # What a user can cause; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS = (InpaintError, CheckpointError, MaskError, FileNotFoundError, PermissionError,
@@ -54,6 +73,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     for chatty in ("faiss", "distributed", "bokeh", "tornado"):   # libraries' INFO chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # GDAL's errors reach the user as the one Error line (inpaint.io); logged as well they are
+    # only noise before it (kept with -vv)
+    logging.getLogger("rasterio").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
 
 
 def _command_line() -> str:

@@ -22,7 +22,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -239,9 +242,27 @@ def _client(scheduler: str | None, workers: int):
             return Client(scheduler, timeout="10s"), None
         except (OSError, TimeoutError) as exc:
             raise InpaintError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    # Worker processes inherit a blocked SIGINT: Ctrl-C reaches the client only, which then
+    # shuts the cluster down (each worker would otherwise print its own tracebacks); a Ctrl-C
+    # while the cluster starts stays pending and is delivered here right after.
+    # ... and after Ctrl-C the resource tracker (started here) would warn about the workers'
+    # semaphores, which the OS reclaims anyway
+    os.environ.setdefault("PYTHONWARNINGS",
+                          "ignore::UserWarning:multiprocessing.resource_tracker")
+    with _sigint_blocked():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread (and so in the threads and processes started meanwhile)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def run_batch(items: list[BatchItem], cfg: RunConfig, out_dir: Path, *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -28,8 +29,15 @@ from .errors import InpaintError
 from .io import from_float, to_float
 from .memory import PeakMemory, process_peak_rss
 from .plan import Plan, default_budget, make_plan
-from .regions import (Box, Region, owned_pixels, plan_regions, source_patches, split_region,
-                      with_enough_sources)
+from .regions import (
+    Box,
+    Region,
+    owned_pixels,
+    plan_regions,
+    source_patches,
+    split_region,
+    with_enough_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +346,8 @@ _worker_inpainter: RegionInpainter | None = None
 
 def _init_worker(cfg: RunConfig, threads: int) -> None:
     global _worker_inpainter
+    # Ctrl-C is the parent's to handle (it stops the pool); workers stay quiet
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     _worker_inpainter = RegionInpainter(cfg, torch.device("cpu"), use_gpu=False)
 
@@ -522,9 +532,8 @@ def run_file(
     from masks import dilate, read_mask
 
     from .io import RasterReader, RasterWriter, raster_info
-    from .report import write_report
-
     from .paths import check_outputs, checkpoint_file
+    from .report import write_report
 
     cfg = config or RunConfig()
     t_start = time.perf_counter()

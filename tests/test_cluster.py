@@ -2,7 +2,6 @@
 processes on 127.0.0.1, the worker in another working directory (as on any real cluster)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -308,3 +308,32 @@ def test_a_mask_without_its_panel_is_not_a_panel(tmp_path, caplog):
     assert [item.name for item in items] == ["a.png"]
     assert "b_mask.png" in caplog.text
     assert all(os.path.isabs(p) for item in items for p in (item.input, item.mask, item.output))
+
+
+# ------------------------------------------------ finding 8: one Error line, no GDAL noise
+@pytest.mark.parametrize("case", ["truncated tiff", "truncated tiled lzw tiff", "empty file",
+                                  "text file", "random bytes"])
+def test_unreadable_images_give_only_the_error_line(tmp_path, case):
+    image = skimage.data.astronaut()[:128, :128]
+    full = _write(tmp_path / "full.tif", image)
+    lzw = _write(tmp_path / "lzw.tif", image, tiled=True, blockxsize=32, blockysize=32,
+                 compress="lzw")
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes({"truncated tiff": full.read_bytes()[:20000],
+                     "truncated tiled lzw tiff": lzw.read_bytes()[:len(lzw.read_bytes()) // 2],
+                     "empty file": b"",
+                     "text file": b"hello, this is not an image\n" * 20,
+                     "random bytes": np.random.default_rng(0).bytes(5000)}[case])
+    np_mask = np.zeros((128, 128), np.uint8)
+    np_mask[60:64, 60:64] = 255
+    msk = _write(tmp_path / "m.png", np_mask)
+    result = _invoke(["run", bad, "--mask", msk, "-o", tmp_path / "o.png", "--descriptor",
+                      "none", "-q"])
+    _assert_clean_failure(result, "cannot read")
+    # without -q the plan's progress lines may come first, but no GDAL message
+    result = _invoke(["run", bad, "--mask", msk, "-o", tmp_path / "o.png", "--descriptor",
+                      "none"])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and lines[-1].startswith("Error: cannot read"), lines
+    assert not any("GDAL" in line or "TIFF" in line for line in lines[:-1]), lines
+    assert sum(line.startswith("Error") for line in lines) == 1
