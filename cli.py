@@ -46,6 +46,7 @@ def _expected_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        previous = _raise_on_sigterm()
         try:
             return func(*args, **kwargs)
         except click.ClickException:
@@ -61,11 +62,33 @@ def _expected_errors(func):
         except EXPECTED_ERRORS as exc:
             raise click.ClickException(str(exc).strip().splitlines()[0] or type(exc).__name__) \
                 from None
+        except _Terminated:
+            click.echo("terminated", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that writers remove their temporary files on the way out
+    (the default action would kill the process and leave them)."""
+
+
+def _raise_on_sigterm():
+    """Install the SIGTERM -> _Terminated handler; returns the previous handler (None when not
+    in the main thread, where handlers cannot be set)."""
+    def handler(signum, frame):
+        raise _Terminated()
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

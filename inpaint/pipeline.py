@@ -589,14 +589,21 @@ def run_file(
     if inpainter is not None:
         report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
                       mrf=totals, plan=plan.to_dict())
-    if preview_path and preview is not None:
-        from .io import write_preview
+    try:
+        if preview_path and preview is not None:
+            from .io import write_preview
 
-        before, after = preview
-        write_preview(preview_path, before, mask[::_preview_step(meta), ::_preview_step(meta)],
-                      after)
-    if report_path:
-        write_report(report_path, report)
+            before, after = preview
+            write_preview(preview_path, before,
+                          mask[::_preview_step(meta), ::_preview_step(meta)], after)
+        if report_path:
+            write_report(report_path, report)
+    except BaseException:
+        # all or nothing: a run whose report or preview cannot be written leaves no output
+        for path in (output_path, preview_path):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        raise
     return report
 
 
