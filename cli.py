@@ -390,7 +390,8 @@ def invert(checkpoint, image, out, count, seed, device, force):
 @click.option("--tile", type=int, default=None,
               help="Cut the SOURCE panel into tiles of this side and stitch them back.")
 @click.option("--overlap", default=256, show_default=True, type=click.IntRange(0),
-              help="Tile mode: context pixels read around every tile.")
+              help="Tile mode: unused (kept for old scripts): each work region reads the "
+                   "window `inpaint run` plans for it, so tiles give the run's result.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
               help="Processes of the local Dask cluster.")
 @click.option("--scheduler", default=None,
@@ -409,7 +410,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
     """
     from pathlib import Path
 
-    from inpaint.batch import check_batch_outputs, folder_items, run_batch, tile_items
+    from inpaint.batch import check_batch_outputs, folder_items, region_items, run_batch
 
     _setup_logging(verbose, quiet)
     cfg = _run_config(**mrf)
@@ -421,7 +422,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
         mask = Path(panel_mask) if panel_mask else src.with_name(mask_pattern.format(stem=src.stem))
         if not mask.exists():
             raise click.ClickException(f"mask of {src.name} not found: {mask} (use --mask)")
-        items = tile_items(src, mask, out, tile, overlap)
+        items, cfg = region_items(src, mask, out, tile, cfg, invert_mask)  # run's own regions
         stitch_to = (src, out / src.name)
     elif src.is_dir():
         items = folder_items(src, out, mask_pattern, Path(masks_dir) if masks_dir else None)

@@ -4,17 +4,19 @@ Two ways to give the work:
 
 * a folder of images, each paired with a mask by a pattern (``{stem}_mask.png`` by default) in
   the same folder or in ``--masks DIR``; files that match the mask pattern are not panels;
-* one panel file with ``--tile T --overlap O``: the panel is cut into T x T cores, each processed
-  in a window grown by O pixels, and the cores are stitched back into one output.
+* one panel file with ``--tile T``: the work regions ``inpaint run`` plans for the panel (a loss is
+  never cut) are grouped by the T x T cell holding their core's corner, one item per cell; the
+  owned pixels they return are stitched into one output exactly as ``inpaint run`` writes it
+  (``region_items``). ``--overlap`` is no longer used.
 
 Items run as Dask tasks on a LocalCluster (``--workers N``) or an existing cluster
 (``--scheduler ADDRESS``). A finished item's output is kept and skipped on the next run unless
 ``--force``; one item's failure is recorded and the others go on; ``summary.json`` in the output
 folder lists every item with its status, timings and peak memory.
 
-Tiled panels give the same pixels as ``inpaint run`` on the whole panel for every loss group whose
-work region (its bounding box grown by ``--margin``) lies inside the window of each tile that owns
-part of it; an overlap of at least the margin plus the size of the largest loss group ensures it.
+A tiled panel gives ``inpaint run``'s output bit for bit when both plan the same window size (the
+plan depends on the panel, the options and the memory budget; tested). ``tile_items`` (fixed
+windows grown by an overlap) is kept for callers that want independent tiles.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 
 from .errors import InpaintError
 from .pipeline import RunConfig
+from .regions import Region
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,17 @@ class BatchItem:
     output: str
     window: tuple[int, int, int, int] | None = None   # tile mode: window read from the panel
     core: tuple[int, int, int, int] | None = None     # tile mode: pixels this tile writes
+    regions: tuple[RegionWork, ...] = ()              # region mode: work regions of the panel
+
+
+@dataclass(frozen=True)
+class RegionWork:
+    """One work region of ``inpaint run``'s plan, with what a worker needs to inpaint it
+    without the panel-wide maps: its window's loss mask and the loss pixels it owns."""
+
+    region: Region
+    hole: np.ndarray     # (h, w) bool over region.window
+    own: np.ndarray      # (h, w) bool over region.window
 
 
 def _is_mask_name(name: str, stems: set[str], pattern: str) -> bool:
@@ -135,6 +149,8 @@ def check_batch_outputs(items: list[BatchItem], out_dir: Path, source: Path, cfg
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InpaintError(f"output folder {existing} is not writable")
     inputs = {("panel", item.input) for item in items} | {("mask", item.mask) for item in items}
+    if source.is_file():
+        inputs.add(("panel", str(_absolute(source))))
     ckpt = checkpoint_file(cfg.descriptor)
     if ckpt:
         inputs.add(("descriptor checkpoint", ckpt))
@@ -162,6 +178,82 @@ def check_batch_outputs(items: list[BatchItem], out_dir: Path, source: Path, cfg
                                "overwritten; choose another output folder")
 
 
+def region_items(panel: Path, mask_path: Path, out_dir: Path, tile: int, cfg: RunConfig,
+                 invert_mask: bool = False) -> tuple[list[BatchItem], RunConfig]:
+    """Tile mode as ``inpaint run`` works: the work regions of the run's own plan (a loss is
+    never cut by a tile edge), grouped into one item per ``tile`` x ``tile`` cell holding a
+    region's core corner. Stitched (:func:`stitch`), the output equals ``inpaint run``'s bit for
+    bit whenever both plan the same window size (the plan depends only on the panel, the
+    options and the memory budget). Returns the items and the planned configuration."""
+    from masks import check_mask_usable, read_mask
+
+    from .io import raster_info
+    from .pipeline import plan_run
+    from .regions import owned_pixels, plan_regions, with_enough_sources
+
+    if tile < 64:
+        raise InpaintError("--tile must be at least 64")
+    panel, mask_path, out_dir = _absolute(panel), _absolute(mask_path), _absolute(out_dir)
+    meta = raster_info(panel)
+    mask = read_mask(mask_path, shape=(meta.height, meta.width), invert=invert_mask)
+    missing = int(np.count_nonzero(mask))
+    if not missing:
+        return [], cfg
+    check_mask_usable(mask, min_known_fraction=cfg.min_known_fraction)
+    # the plan `inpaint run` makes (its default: one worker per core), device left to workers
+    planned = plan_run(replace(cfg, workers=0, device="cpu"), mask.shape, meta.bands,
+                       np.dtype(meta.dtype).itemsize, missing)[0]
+    planned = replace(planned, device=cfg.device, workers=1)
+    regions, labels = plan_regions(mask, planned.margin, planned.window)
+    cells: dict[tuple[int, int], list[RegionWork]] = {}
+    for region in regions:
+        region = with_enough_sources(region, mask, planned.patch, planned.shortlist)
+        r0, c0, r1, c1 = region.window
+        cell = (region.core[0] // tile, region.core[1] // tile)
+        cells.setdefault(cell, []).append(
+            RegionWork(region, mask[r0:r1, c0:c1].copy(), owned_pixels(region, labels)))
+    items = []
+    for (tr, tc), works in sorted(cells.items()):
+        name = f"{panel.stem}_r{tr * tile:06d}_c{tc * tile:06d}"
+        items.append(BatchItem(name=name, input=str(panel), mask=str(mask_path),
+                               output=str(out_dir / TILE_FOLDER / f"{name}.npz"),
+                               regions=tuple(works)))
+    return items, planned
+
+
+def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
+    """Inpaint an item's work regions as ``inpaint run`` does and save the owned pixels
+    (rows, columns, values) atomically as a small .npz."""
+    from .device import choose_device, faiss_gpu_count
+    from .io import RasterReader
+    from .pipeline import RegionInpainter, _finish, check_float_range
+
+    device = choose_device(cfg.device)
+    inpainter = RegionInpainter(cfg, device, device.type == "cuda" and faiss_gpu_count() > 0)
+    rows, cols, values = [], [], []
+    with RasterReader(item.input) as reader:
+        n_colour = reader.meta.bands - (reader.meta.alpha_band is not None)
+        for work in item.regions:
+            colour = reader.read(work.region.window)[:, :, :n_colour]
+            check_float_range(colour, work.hole)
+            image, stats, timings = inpainter.inpaint(colour, work.hole)
+            result = _finish(work.region, colour, work.own, image, stats, timings)
+            rows.append(result.rows)
+            cols.append(result.cols)
+            values.append(result.values)
+    output = Path(item.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.npz")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, rows=np.concatenate(rows), cols=np.concatenate(cols),
+                     values=np.concatenate(values))
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"mask": {"missing": int(sum(len(r) for r in rows))}}
+
+
 def process_item(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: bool,
                  threads: int | None = None) -> dict:
     """Run one item (in a Dask worker); never raises: failures are returned as records."""
@@ -178,7 +270,9 @@ def process_item(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: bool
     start = time.perf_counter()
     try:
         with PeakMemory() as peak:
-            if item.window is None:
+            if item.regions:
+                report = _process_regions(item, cfg)
+            elif item.window is None:
                 from .pipeline import run_file
 
                 report = run_file(item.input, item.mask, item.output, cfg,
@@ -220,11 +314,34 @@ def stitch(panel: Path, items: list[BatchItem], output: Path, force: bool) -> No
     """Write the panel's tiles' cores into one output with the panel's profile."""
     from .io import RasterWriter, raster_info, read_raster
 
+    if not items or items[0].regions:
+        _stitch_regions(panel, items, output, force)
+        return
     meta = raster_info(panel)
     with RasterWriter(output, meta, force=force) as writer:
         for item in items:
             core = read_raster(item.output).data
             writer.write_window(core, item.core)
+
+
+def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bool) -> None:
+    """The panel copied to ``output`` in row bands with every item's owned pixels patched in:
+    the streaming write of ``inpaint run`` itself."""
+    from types import SimpleNamespace
+
+    from .io import RasterReader, RasterWriter
+    from .pipeline import _stream_output
+
+    results = []
+    for item in items:
+        with np.load(item.output) as saved:
+            results.append(SimpleNamespace(rows=saved["rows"], cols=saved["cols"],
+                                           values=saved["values"]))
+    with RasterReader(panel) as reader:
+        meta = reader.meta
+        writer = RasterWriter(output, meta, force=force)
+        _stream_output(reader, writer, results, meta, meta.bands - (meta.alpha_band is not None),
+                       want_preview=False)
 
 
 def _client(scheduler: str | None, workers: int):
