@@ -383,9 +383,9 @@ def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpai
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     # workers are also replaced every WORKER_TASKS regions, a second guard against creeping RSS
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                initargs=(cfg, threads),
-                                max_tasks_per_child=WORKER_TASKS) as pool:
+    pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                  initargs=(cfg, threads), max_tasks_per_child=WORKER_TASKS)
+    try:
         pending: set = set()
         for region in regions:
             inputs = _region_inputs(read_colour, mask, region, labels, cfg.patch, cfg.shortlist)
@@ -395,6 +395,14 @@ def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpai
                 yield from (f.result() for f in done)
         for future in cf.as_completed(pending):
             yield future.result()
+    except BaseException:
+        # Ctrl-C or a failed region: stop the workers now instead of finishing the regions in
+        # flight (seconds each); the executor has no public way to do that
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+import pytest
 import rasterio
 import skimage.data
 
@@ -78,14 +79,21 @@ def test_ctrl_c_while_run_is_loading_its_libraries(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "p_mask.png"]
 
 
-def test_ctrl_c_while_run_works(tmp_path):
+@pytest.mark.parametrize("workers", [["--workers", "1"],
+                                     ["--workers", "2", "--window", "96"]])  # >= 4 regions
+def test_ctrl_c_while_run_works(tmp_path, workers):
     image, mask = _panel(tmp_path, "p", size=200, hole=40)   # seconds of MRF work
     proc = subprocess.Popen([INPAINT, "run", image, "--mask", mask, "-o", tmp_path / "o.png",
-                             "--descriptor", "none", "--workers", "1", "-v"],
+                             "--descriptor", "none", *workers, "-v"],
                             stderr=subprocess.PIPE, text=True)
     lines, thread = _stderr_reader(proc)
     _wait_for(lambda: any("memory budget" in line for line in lines), proc)  # planned
+    if "2" in workers:   # the region workers are up and busy
+        _wait_for(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 2, proc)
+    children = psutil.Process(proc.pid).children(recursive=True)
     lines = _interrupt(proc, lines, thread)
+    psutil.wait_procs(children, timeout=30)
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
     assert proc.returncode == 130 and lines[-1] == "interrupted", (proc.returncode, lines)
     assert not any("Traceback" in line for line in lines), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png", "p_mask.png"]
