@@ -91,6 +91,22 @@ def _raise_on_sigterm():
         return None
 
 
+def _check_output_not_input(out: str, inputs: list) -> None:
+    """An input is never overwritten, even with --force (by name, symlink or hard link)."""
+    from inpaint.paths import same_file
+
+    for label, path in inputs:
+        if path and not str(path).startswith("skimage:") and same_file(out, path):
+            raise click.ClickException(f"output {out} is the {label} ({path}): an input is "
+                                       "never overwritten; choose another name")
+
+
+def _checkpoint_file(name: str) -> str | None:
+    from inpaint.paths import checkpoint_file
+
+    return checkpoint_file(name)
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
@@ -179,6 +195,8 @@ def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epo
         ModelConfig(arch, padding_mode, patch_size, channels=int(channels), latent=latent)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    _check_output_not_input(out, [("training image", i) for i in images] +
+                            [("mask", m) for m in masks])
     meta = train_descriptor(images, out, cfg, masks=masks or None, device=device, force=force,
                             progress=not quiet, command=_command_line())
     click.echo(f"wrote {out}: {arch}, {meta['epochs']} epochs, best validation loss "
@@ -204,6 +222,8 @@ def finetune(checkpoint, image, mask, invert_mask, out, patches, max_epochs, see
     from inpaint.training import finetune_descriptor
 
     _setup_logging(verbose, quiet)
+    _check_output_not_input(out, [("checkpoint", _checkpoint_file(checkpoint)),
+                                  ("image", image), ("mask", mask)])
     meta = finetune_descriptor(checkpoint, image, out, mask=mask, invert_mask=invert_mask,
                                patches=patches, max_epochs=max_epochs, seed=seed, device=device,
                                force=force, progress=not quiet, command=_command_line())
@@ -371,6 +391,8 @@ def invert(checkpoint, image, out, count, seed, device, force):
     CHECKPOINT: writes originals above reconstructions and prints their mean PSNR / SSIM."""
     from inpaint.invert import invert_patches
 
+    _check_output_not_input(out, [("checkpoint", _checkpoint_file(checkpoint)),
+                                  ("image", image)])
     res = invert_patches(checkpoint, image, out, count=count, seed=seed, device=device,
                          force=force)
     click.echo(f"wrote {res.output}: {res.count} patches of {res.patch_size}x{res.patch_size}, "

@@ -344,6 +344,17 @@ def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bo
                        want_preview=False)
 
 
+def _remove_stale_temporaries(items: list[BatchItem]) -> None:
+    """Temporary files a killed worker left beside the items' outputs (it could not remove
+    them); called once every item has finished, when none can still be in use."""
+    import glob
+
+    for item in items:
+        out = Path(item.output)
+        for tmp in out.parent.glob(f".{glob.escape(out.stem)}.*.tmp{out.suffix}"):
+            tmp.unlink(missing_ok=True)
+
+
 def _client(scheduler: str | None, workers: int):
     try:
         from dask.distributed import Client, LocalCluster
@@ -399,21 +410,27 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, out_dir: Path, *,
     try:
         from dask.distributed import as_completed
 
-        futures = [client.submit(process_item, item, cfg, force, invert_mask, threads,
-                                 pure=False, key=f"inpaint-{k}-{item.name}")
-                   for k, item in enumerate(items)]
+        futures = {client.submit(process_item, item, cfg, force, invert_mask, threads,
+                                 pure=False, key=f"inpaint-{k}-{item.name}"): item
+                   for k, item in enumerate(items)}
         bar = tqdm(total=len(futures), desc="batch", unit="item",
                    disable=None if progress else True)
-        for future in as_completed(futures):
+        for future in as_completed(list(futures)):
             try:
                 record = future.result()
             except Exception as exc:  # noqa: BLE001 - a worker died: record, go on
-                record = {"name": "?", "status": "failed", "error": f"worker lost: {exc}"}
+                item = futures[future]
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else \
+                    type(exc).__name__
+                record = {"name": item.name, "input": item.input, "mask": item.mask,
+                          "output": item.output, "status": "failed",
+                          "error": f"worker lost: {reason}"}
             records.append(record)
             bar.update(1)
             if record["status"] == "failed":
                 log.info("%s failed: %s", record["name"], record["error"])
         bar.close()
+        _remove_stale_temporaries(items)
     finally:
         client.close()
         if cluster is not None:

@@ -359,3 +359,21 @@ def test_tile_mode_equals_inpaint_run_bit_for_bit(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["counts"]["done"] >= 2          # the work really was spread over items
     assert np.array_equal(_read(tmp_path / "out" / "p.png"), _read(tmp_path / "run.png"))
+
+
+@pytest.mark.parametrize("command", ["finetune", "train", "invert"])
+def test_other_commands_never_overwrite_an_input(scene, command):
+    from descriptor.checkpoint import resolve
+
+    tmp, img, msk, *_ = scene
+    ckpt = tmp / "mine.pt"
+    ckpt.write_bytes(resolve("v32").read_bytes())
+    (tmp / "alias.pt").symlink_to(ckpt)
+    small = ["--patches", "64", "--epochs", "1", "--device", "cpu"]   # if it ever ran
+    args = {"finetune": ["finetune", ckpt, img, "--mask", msk, "-o", tmp / "alias.pt", *small],
+            "train": ["train", img, "--mask", msk, "--arch", "v32", "-o", msk, *small],
+            "invert": ["invert", ckpt, img, "-o", img]}[command]
+    before = _digests(tmp)
+    result = _invoke([*args, "--force"])
+    _assert_clean_failure(result, "an input is never overwritten")
+    assert _digests(tmp) == before

@@ -10,6 +10,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,48 @@ def test_a_corrupt_tile_among_good_ones_is_recorded_and_the_others_done(tmp_path
     assert all("corrupt or truncated" in r["error"] for r in failed)
     assert summary["stitched"] is None and not (out / "panel.tif").exists()
     assert sorted(p.name for p in (out / ".tiles").iterdir()) == \
-        ["panel_r000000_c000000.tif", "panel_r000000_c000128.tif"]
+        ["panel_r000000_c000000.npz", "panel_r000000_c000128.npz"]
     assert "failed: panel_r000128_c000000" in result.stderr
     assert _digests(tmp_path) == before
+
+
+def test_a_worker_killed_mid_batch_is_replaced_and_its_leftovers_removed(tmp_path):
+    import psutil
+
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    names = [f"t{k}" for k in range(6)]
+    for k, name in enumerate(names):
+        image = skimage.data.astronaut()[k * 30:k * 30 + 128, 100:228]
+        mask = np.zeros(image.shape[:2], np.uint8)
+        mask[50:80, 20:50] = 255      # a second or so each: the batch is still running
+        _write(src / f"{name}.png", image)
+        _write(src / f"{name}_mask.png", mask)
+    stale = out / ".t3.0123abcd.tmp.png"      # what a worker killed mid-write leaves behind
+    stale.write_bytes(b"half a png")
+    before = _digests(src)
+    proc = subprocess.Popen([INPAINT, "batch", src, "-o", out, "--workers", "1", *FAST],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.glob("t*.png")):     # the worker is running the batch
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(c.cmdline())]   # not the resource tracker
+        assert workers, "no worker process found"
+        for worker in workers:
+            worker.kill()                      # SIGKILL: no clean-up of its own
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    summary = json.loads((out / "summary.json").read_text())
+    status = {r["name"]: r["status"] for r in summary["items"]}
+    assert set(status) == {f"{n}.png" for n in names}, status
+    # the task of the killed worker is retried on its replacement (or recorded by name)
+    assert all(s == "done" or (s == "failed" and r["name"] != "?")
+               for r, s in zip(summary["items"], status.values())), summary["items"]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "leftovers"
+    assert _digests(src) == before
