@@ -11,8 +11,10 @@ import logging
 import os
 import platform
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -372,6 +374,27 @@ def _release_free_memory() -> None:
         pass
 
 
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Ctrl-C held back while worker processes may start: they (and the forkserver) inherit a
+    blocked SIGINT, so only this process handles it and stops them; and a start is never cut
+    half-way (the orphaned child would print a traceback once this process is gone). A Ctrl-C
+    received meanwhile is raised on leaving the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)   # a pending SIGINT lands here
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
 def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpainter,
                       workers: int) -> Iterator[RegionResult]:
     """Regions on a process pool; at most 2 per worker in flight, so memory stays bounded."""
@@ -389,7 +412,8 @@ def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpai
         pending: set = set()
         for region in regions:
             inputs = _region_inputs(read_colour, mask, region, labels, cfg.patch, cfg.shortlist)
-            pending.add(pool.submit(_worker_task, *inputs))
+            with _sigint_deferred():   # submit may start a worker process
+                pending.add(pool.submit(_worker_task, *inputs))
             if len(pending) >= 2 * workers:
                 done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 yield from (f.result() for f in done)
