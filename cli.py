@@ -6,16 +6,35 @@ end with one ``Error: ...`` line and exit code 1; usage errors exit with code 2.
 
 from __future__ import annotations
 
-import functools
-import logging
-import shlex
+import os
+import signal
 import sys
+import threading
 
-import click
 
-from descriptor import CheckpointError
-from inpaint.errors import InpaintError
-from masks import MaskError
+def _interrupted_while_loading(signum, frame) -> None:
+    """Ctrl-C while the libraries load (seconds, before a command's own handler is in place):
+    one line and exit 130 rather than an import traceback."""
+    sys.stderr.write("interrupted\n")
+    os._exit(130)
+
+
+_loading = threading.current_thread() is threading.main_thread()
+if _loading:
+    _sigint_before = signal.signal(signal.SIGINT, _interrupted_while_loading)
+
+import functools  # noqa: E402
+import logging  # noqa: E402
+import shlex  # noqa: E402
+
+import click  # noqa: E402
+
+from descriptor import CheckpointError  # noqa: E402
+from inpaint.errors import InpaintError  # noqa: E402
+from masks import MaskError  # noqa: E402
+
+if _loading:   # from here on a command's _expected_errors turns Ctrl-C into the same line
+    signal.signal(signal.SIGINT, _sigint_before)
 
 # What a user can cause; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS = (InpaintError, CheckpointError, MaskError, FileNotFoundError, PermissionError,
@@ -27,6 +46,7 @@ def _expected_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        previous = _raise_on_sigterm()
         try:
             return func(*args, **kwargs)
         except click.ClickException:
@@ -42,11 +62,49 @@ def _expected_errors(func):
         except EXPECTED_ERRORS as exc:
             raise click.ClickException(str(exc).strip().splitlines()[0] or type(exc).__name__) \
                 from None
+        except _Terminated:
+            click.echo("terminated", err=True)
+            sys.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that writers remove their temporary files on the way out
+    (the default action would kill the process and leave them)."""
+
+
+def _raise_on_sigterm():
+    """Install the SIGTERM -> _Terminated handler; returns the previous handler (None when not
+    in the main thread, where handlers cannot be set)."""
+    def handler(signum, frame):
+        raise _Terminated()
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
+
+
+def _check_output_not_input(out: str, inputs: list) -> None:
+    """An input is never overwritten, even with --force (by name, symlink or hard link)."""
+    from inpaint.paths import same_file
+
+    for label, path in inputs:
+        if path and not str(path).startswith("skimage:") and same_file(out, path):
+            raise click.ClickException(f"output {out} is the {label} ({path}): an input is "
+                                       "never overwritten; choose another name")
+
+
+def _checkpoint_file(name: str) -> str | None:
+    from inpaint.paths import checkpoint_file
+
+    return checkpoint_file(name)
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -54,6 +112,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     for chatty in ("faiss", "distributed", "bokeh", "tornado"):   # libraries' INFO chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    # GDAL's errors reach the user as the one Error line (inpaint.io); logged as well they are
+    # only noise before it (kept with -vv)
+    logging.getLogger("rasterio").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
 
 
 def _command_line() -> str:
@@ -134,6 +195,8 @@ def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epo
         ModelConfig(arch, padding_mode, patch_size, channels=int(channels), latent=latent)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    _check_output_not_input(out, [("training image", i) for i in images] +
+                            [("mask", m) for m in masks])
     meta = train_descriptor(images, out, cfg, masks=masks or None, device=device, force=force,
                             progress=not quiet, command=_command_line())
     click.echo(f"wrote {out}: {arch}, {meta['epochs']} epochs, best validation loss "
@@ -159,6 +222,8 @@ def finetune(checkpoint, image, mask, invert_mask, out, patches, max_epochs, see
     from inpaint.training import finetune_descriptor
 
     _setup_logging(verbose, quiet)
+    _check_output_not_input(out, [("checkpoint", _checkpoint_file(checkpoint)),
+                                  ("image", image), ("mask", mask)])
     meta = finetune_descriptor(checkpoint, image, out, mask=mask, invert_mask=invert_mask,
                                patches=patches, max_epochs=max_epochs, seed=seed, device=device,
                                force=force, progress=not quiet, command=_command_line())
@@ -263,16 +328,17 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
               help="Loss mask: any raster of the same size; non-zero = missing. 'auto' detects "
                    "the losses first with `inpaint detect`'s cracks defaults (polarity auto; a "
                    "mask file named auto: ./auto).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True,
               help="Output raster; format from its extension, profile from IMAGE.")
 @click.option("--invert-mask", is_flag=True, help="Zero (black) mask pixels are the missing ones.")
 @click.option("--dilate", "dilate_radius", default=0, show_default=True, type=click.IntRange(0),
               help="Grow the mask by this many pixels first (catches crack edges).")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+@click.option("--report", "report_path",
               help="Write a JSON report: timings per stage, peak memory, counts, versions.")
-@click.option("--preview", "preview_path", type=click.Path(dir_okay=False),
+@click.option("--preview", "preview_path",
               help="Write a PNG montage: input | mask overlay | result.")
-@click.option("--force", is_flag=True, help="Overwrite existing output and report files.")
+@click.option("--force", is_flag=True,
+              help="Overwrite existing output, report and preview files (never an input).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
               help="Processes inpainting work regions in parallel (0 = one per CPU core; "
                    "the memory plan may use fewer; always 1 on CUDA).")
@@ -349,6 +415,8 @@ def invert(checkpoint, image, out, count, seed, device, force):
     CHECKPOINT: writes originals above reconstructions and prints their mean PSNR / SSIM."""
     from inpaint.invert import invert_patches
 
+    _check_output_not_input(out, [("checkpoint", _checkpoint_file(checkpoint)),
+                                  ("image", image)])
     res = invert_patches(checkpoint, image, out, count=count, seed=seed, device=device,
                          force=force)
     click.echo(f"wrote {res.output}: {res.count} patches of {res.patch_size}x{res.patch_size}, "
@@ -370,7 +438,8 @@ def invert(checkpoint, image, out, count, seed, device, force):
 @click.option("--tile", type=int, default=None,
               help="Cut the SOURCE panel into tiles of this side and stitch them back.")
 @click.option("--overlap", default=256, show_default=True, type=click.IntRange(0),
-              help="Tile mode: context pixels read around every tile.")
+              help="Tile mode: unused (kept for old scripts): each work region reads the "
+                   "window `inpaint run` plans for it, so tiles give the run's result.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
               help="Processes of the local Dask cluster.")
 @click.option("--scheduler", default=None,
@@ -389,7 +458,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
     """
     from pathlib import Path
 
-    from inpaint.batch import folder_items, run_batch, tile_items
+    from inpaint.batch import check_batch_outputs, folder_items, region_items, run_batch
 
     _setup_logging(verbose, quiet)
     cfg = _run_config(**mrf)
@@ -404,7 +473,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
         mask = Path(panel_mask) if panel_mask else src.with_name(mask_pattern.format(stem=src.stem))
         if not auto and not mask.exists():
             raise click.ClickException(f"mask of {src.name} not found: {mask} (use --mask)")
-        items = tile_items(src, mask, out, tile, overlap)
+        items, cfg = region_items(src, mask, out, tile, cfg, invert_mask)  # run's own regions
         stitch_to = (src, out / src.name)
     elif src.is_dir():
         items = folder_items(src, out, mask_pattern, Path(masks_dir) if masks_dir else None)
@@ -415,6 +484,7 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
     else:
         raise click.BadParameter("give a folder of panels, or a panel with --tile",
                                  param_hint="SOURCE")
+    check_batch_outputs(items, out, src, cfg, stitch_to[1] if stitch_to else None)
     out.mkdir(parents=True, exist_ok=True)
     summary = run_batch(items, cfg, out, scheduler=scheduler, workers=workers, force=force,
                         invert_mask=invert_mask, progress=not quiet, stitch_to=stitch_to)

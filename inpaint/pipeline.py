@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -29,12 +32,29 @@ from .errors import InpaintError
 from .io import from_float, to_float
 from .memory import PeakMemory, process_peak_rss
 from .plan import Plan, default_budget, make_plan
-from .regions import Box, Region, owned_pixels, plan_regions, split_region, with_enough_sources
+from .regions import (
+    Box,
+    Region,
+    owned_pixels,
+    plan_regions,
+    source_patches,
+    split_region,
+    with_enough_sources,
+)
 
 log = logging.getLogger(__name__)
 
 PIXEL_MODE = "none"
 AUTO_MASK = "auto"   # run_file(mask_path="auto"): mask from inpaint.detect
+#: Patch sides tried, in pixel mode, for a window with no fully known patch of the configured
+#: size, before the diffusion fill.
+FALLBACK_PATCHES = (7, 5, 3)
+
+
+def _has_sources(hole: np.ndarray, patch: int) -> bool:
+    """Whether an MRF with ``patch`` px patches can run on this window: a lattice fits and at
+    least one fully known patch exists to copy from."""
+    return min(hole.shape) > patch and source_patches(hole, patch) > 0
 
 
 @dataclass(frozen=True)
@@ -184,18 +204,51 @@ class RegionInpainter:
 
     def inpaint(self, colour: np.ndarray, hole: np.ndarray,
                 progress=None) -> tuple[np.ndarray, dict, dict]:
-        """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3)."""
+        """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3).
+
+        A window without a fully known patch of the configured size (a small panel, a loss
+        filling most of it) is still restored: by pixel-mode MRF with smaller patches, else by
+        a biharmonic (diffusion) fill; ``stats["fallback"]`` says which, and why.
+        """
         t = time.perf_counter()
         unit = to_float(colour)
         rgb = np.repeat(unit, 3, axis=2) if unit.shape[2] == 1 else unit
         filled = prefill(rgb, hole, method=self.cfg.prefill)
         prefill_seconds = time.perf_counter() - t
+        patch = self.cfg.patch
+        if not _has_sources(hole, patch):
+            return self._fallback(rgb, filled, hole, prefill_seconds, progress)
         try:
             result = inpaint_mrf(filled, hole, lambda img: self.make_field(img, hole),
                                  self.mrf_config, progress=progress, log=log.debug)
         except ValueError as exc:
             raise InpaintError(str(exc)) from None
         return result.image, result.stats, {"prefill": prefill_seconds, **result.timings}
+
+    def _fallback(self, rgb: np.ndarray, filled: np.ndarray, hole: np.ndarray,
+                  prefill_seconds: float, progress) -> tuple[np.ndarray, dict, dict]:
+        h, w = hole.shape
+        reason = (f"no fully known {self.cfg.patch}x{self.cfg.patch} patch in a {w}x{h} "
+                  "window")
+        for patch in FALLBACK_PATCHES:
+            if patch >= self.cfg.patch or not _has_sources(hole, patch):
+                continue
+            small = replace(self.cfg, descriptor=PIXEL_MODE, patch_size=patch,
+                            patch_step=max(1, patch // 2))
+            result = inpaint_mrf(filled, hole,
+                                 lambda img, p=patch: PixelField(img, hole, p, device=self.device),
+                                 small.mrf_config(False), progress=progress, log=log.debug)
+            stats = dict(result.stats, fallback={"method": f"pixel-mode MRF, {patch}x{patch} "
+                                                           "patches", "reason": reason})
+            return result.image, stats, {"prefill": prefill_seconds, **result.timings}
+        from skimage.restoration import inpaint_biharmonic
+
+        t = time.perf_counter()
+        image = rgb.copy()   # only the hole changes; the known pixels stay bit-exact
+        image[hole] = np.clip(inpaint_biharmonic(rgb, hole, channel_axis=-1), 0, 1)[hole]
+        stats = {"nodes": 0, "fallback": {"method": "biharmonic diffusion fill",
+                                          "reason": reason + " (nor of any smaller patch)"}}
+        return image, stats, {"prefill": prefill_seconds, "diffusion": time.perf_counter() - t}
 
 
 def inpaint_regions(
@@ -225,19 +278,45 @@ def inpaint_regions(
                    for r in _inpaint_region(read_colour, mask, region, labels, inpainter, inner))
     for result in results:
         bar.update(1)
+        if "fallback" in result.stats:
+            r0, c0, r1, c1 = result.region.window
+            log.warning("window rows %d:%d, columns %d:%d restored by %s: %s", r0, r1, c0, c1,
+                        result.stats["fallback"]["method"], result.stats["fallback"]["reason"])
         yield result
     bar.close()
 
 
 def _region_inputs(read_colour, mask, region: Region, labels, patch: int, shortlist: int):
-    """The region (window grown if it lacks sources), its colour, hole and owned pixels."""
+    """The region (window grown if it lacks sources), its colour, hole and owned pixels.
+
+    A window too small for the patch is not refused: RegionInpainter falls back."""
     region = with_enough_sources(region, mask, patch, shortlist)
     r0, c0, r1, c1 = region.window
     hole = mask[r0:r1, c0:c1]
-    if min(hole.shape) <= patch:
-        raise InpaintError(f"a loss region of {hole.shape[1]}x{hole.shape[0]} pixels is too "
-                           f"small for {patch}x{patch} patches")
-    return region, read_colour(region.window), hole, owned_pixels(region, labels)
+    colour = read_colour(region.window)
+    check_float_range(colour, hole)
+    return region, colour, hole, owned_pixels(region, labels)
+
+
+def check_float_range(colour: np.ndarray, hole: np.ndarray) -> None:
+    """The float32 rule (README, *Images*): the known pixels an MRF copies from must be finite
+    and in [0, 1]; masked pixels may hold anything (NaN included). Clipping them silently would
+    change the fill, so they are refused with the rule."""
+    if colour.dtype != np.float32:
+        return
+    known = colour[~hole]
+    if known.size == 0:
+        return
+    finite = np.isfinite(known)
+    if finite.all() and known.min() >= 0.0 and known.max() <= 1.0:
+        return
+    if not finite.all():
+        found = "NaN or infinite values"
+    else:
+        found = f"values from {known.min():.6g} to {known.max():.6g}"
+    raise InpaintError(f"float32 images must hold finite values in [0, 1] outside the mask, "
+                       f"but the known pixels near the losses hold {found}: rescale the image "
+                       "(or mask those pixels)")
 
 
 def _finish(region: Region, colour: np.ndarray, own: np.ndarray, image: np.ndarray, stats,
@@ -280,6 +359,8 @@ _worker_inpainter: RegionInpainter | None = None
 
 def _init_worker(cfg: RunConfig, threads: int) -> None:
     global _worker_inpainter
+    # Ctrl-C is the parent's to handle (it stops the pool); workers stay quiet
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     _worker_inpainter = RegionInpainter(cfg, torch.device("cpu"), use_gpu=False)
 
@@ -304,6 +385,27 @@ def _release_free_memory() -> None:
         pass
 
 
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Ctrl-C held back while worker processes may start: they (and the forkserver) inherit a
+    blocked SIGINT, so only this process handles it and stops them; and a start is never cut
+    half-way (the orphaned child would print a traceback once this process is gone). A Ctrl-C
+    received meanwhile is raised on leaving the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)   # a pending SIGINT lands here
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
 def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpainter,
                       workers: int) -> Iterator[RegionResult]:
     """Regions on a process pool; at most 2 per worker in flight, so memory stays bounded."""
@@ -315,18 +417,27 @@ def _parallel_regions(read_colour, mask, regions, labels, inpainter: RegionInpai
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     # workers are also replaced every WORKER_TASKS regions, a second guard against creeping RSS
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                initargs=(cfg, threads),
-                                max_tasks_per_child=WORKER_TASKS) as pool:
+    pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                  initargs=(cfg, threads), max_tasks_per_child=WORKER_TASKS)
+    try:
         pending: set = set()
         for region in regions:
             inputs = _region_inputs(read_colour, mask, region, labels, cfg.patch, cfg.shortlist)
-            pending.add(pool.submit(_worker_task, *inputs))
+            with _sigint_deferred():   # submit may start a worker process
+                pending.add(pool.submit(_worker_task, *inputs))
             if len(pending) >= 2 * workers:
                 done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
                 yield from (f.result() for f in done)
         for future in cf.as_completed(pending):
             yield future.result()
+    except BaseException:
+        # Ctrl-C or a failed region: stop the workers now instead of finishing the regions in
+        # flight (seconds each); the executor has no public way to do that
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
@@ -338,6 +449,10 @@ def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
             timings[k] = timings.get(k, 0.0) + v
         for k in ("nodes", "edges", "candidates"):
             totals[k] += int(r.stats.get(k, 0))
+    fallbacks = [{"window": list(r.region.window), **r.stats["fallback"]} for r in results
+                 if "fallback" in r.stats]
+    if fallbacks:
+        totals["fallbacks"] = fallbacks
     if results:
         last = results[-1].stats
         totals.update(shortlist=last.get("shortlist"), labels=last.get("labels"),
@@ -369,7 +484,7 @@ def plan_run(cfg: RunConfig, shape: tuple[int, int], bands: int, itemsize: int,
     plan = make_plan(shape, bands, itemsize, missing, budget=budget, max_window=cfg.window,
                      margin=cfg.margin, ir_channels=info.get("ir_channels", 0),
                      descriptor_dim=info["dim"], ir_dtype=cfg.ir_dtype,
-                     candidate_stride=cfg.candidate_stride, workers=workers)
+                     candidate_stride=cfg.candidate_stride, workers=workers, patch=cfg.patch)
     for line in plan.lines():
         log.info(line)
     planned = replace(cfg, window=plan.window, ir_dtype=plan.ir_dtype, workers=plan.workers)
@@ -460,18 +575,25 @@ def run_file(
     from masks import dilate, read_mask
 
     from .io import RasterReader, RasterWriter, raster_info
+    from .paths import check_outputs, checkpoint_file
     from .report import write_report
 
     cfg = config or RunConfig()
     t_start = time.perf_counter()
+    # every output checked, against every input too, before the first pixel is read
+    check_outputs([("output", output_path), ("--report", report_path),
+                   ("--preview", preview_path)],
+                  [("input image", input_path),
+                   ("mask", None if mask_path == AUTO_MASK else mask_path),
+                   ("descriptor checkpoint", checkpoint_file(cfg.descriptor))], force)
+    if preview_path and Path(preview_path).suffix.lower() != ".png":
+        raise InpaintError(f"preview {preview_path} must be a .png file")
     meta = raster_info(input_path)
     auto = mask_path == AUTO_MASK   # detect the losses first (inpaint detect's defaults)
     detection: dict | None = None
     mask = None if auto else read_mask(mask_path, shape=(meta.height, meta.width),
                                        invert=invert_mask)
     writer = RasterWriter(output_path, meta, force=force)  # checks the output before working
-    if report_path and Path(report_path).exists() and not force:
-        raise InpaintError(f"{report_path} exists; pass --force to overwrite")
     if auto:
         from .detect import detect_mask
 
@@ -520,14 +642,21 @@ def run_file(
     if inpainter is not None:
         report.update(descriptor=inpainter.field_info, device=str(device), faiss_gpu=use_gpu,
                       mrf=totals, plan=plan.to_dict())
-    if preview_path and preview is not None:
-        from .io import write_preview
+    try:
+        if preview_path and preview is not None:
+            from .io import write_preview
 
-        before, after = preview
-        write_preview(preview_path, before, mask[::_preview_step(meta), ::_preview_step(meta)],
-                      after)
-    if report_path:
-        write_report(report_path, report)
+            before, after = preview
+            write_preview(preview_path, before,
+                          mask[::_preview_step(meta), ::_preview_step(meta)], after)
+        if report_path:
+            write_report(report_path, report)
+    except BaseException:
+        # all or nothing: a run whose report or preview cannot be written leaves no output
+        for path in (output_path, preview_path):
+            if path:
+                Path(path).unlink(missing_ok=True)
+        raise
     return report
 
 

@@ -107,9 +107,10 @@ class Plan:
 
 
 def window_bytes(side: int, ir_channels: int, ir_bytes: int, descriptor_dim: int,
-                 max_index_size: int) -> dict:
-    """Predicted bytes of one square work window of ``side`` pixels."""
-    area = side * side
+                 max_index_size: int, panel: tuple[int, int] | None = None) -> dict:
+    """Predicted bytes of one square work window of ``side`` pixels (clipped to the ``panel``
+    (height, width) when given: a window never extends past the panel)."""
+    area = side * side if panel is None else min(side, panel[0]) * min(side, panel[1])
     ir = area * ir_channels * ir_bytes
     index = min(area, max_index_size) * descriptor_dim * 4 * INDEX_OVERHEAD
     rest = area * WINDOW_BYTES_PER_PIXEL
@@ -132,6 +133,7 @@ def make_plan(
     candidate_stride: int = 1,
     max_index_size: int = 131_072,
     workers: int = 1,
+    patch: int = 16,
 ) -> Plan:
     """The most workers (<= ``workers``) and the largest window (<= max_window) whose
     predicted peak fits ``budget`` bytes.
@@ -149,9 +151,11 @@ def make_plan(
     # the row band read and patched, its write copy, and GDAL's (bounded) block cache
     streaming = 2 * max(row_bytes, min(64 * 2**20, height * row_bytes)) + WRITE_CACHE_BYTES
     fixed = BASELINE_BYTES + panel + results + streaming
-    smallest = max(MIN_WINDOW, 2 * margin + 16)
+    # a window must hold a patch inside its margins (RunConfig's rule); a small panel's window
+    # is budgeted at that size even though its region is clipped to the panel
+    smallest = max(MIN_WINDOW, 2 * margin + patch + 1)
     dtypes = [ir_dtype] if ir_dtype == "float16" or ir_channels == 0 else [ir_dtype, "float16"]
-    largest = min(max_window, max(height, width) + 2 * margin)
+    largest = max(smallest, min(max_window, max(height, width) + 2 * margin))
     for n_workers in range(max(1, workers), 0, -1):
         floor = smallest if n_workers == 1 else max(smallest, min(256, largest))
         # a parallel run has the main process plus n_workers worker processes
@@ -159,8 +163,9 @@ def make_plan(
         for dtype in dtypes:
             ir_bytes = 2 if dtype == "float16" else 4
             side = largest
-            while side >= floor:
-                w = window_bytes(side, ir_channels, ir_bytes, descriptor_dim, max_index_size)
+            while True:
+                w = window_bytes(side, ir_channels, ir_bytes, descriptor_dim, max_index_size,
+                                 panel=shape)
                 peak = fixed + extra + n_workers * w["window"]
                 if peak <= budget:
                     breakdown = {"baseline": BASELINE_BYTES, "workers": extra, "panel": panel,
@@ -169,9 +174,12 @@ def make_plan(
                                 candidate_stride=candidate_stride,
                                 max_index_size=max_index_size, workers=n_workers,
                                 predicted_peak_bytes=peak, breakdown=breakdown)
-                side = int(side / math.sqrt(2))
-    need = fixed + window_bytes(smallest, ir_channels, 2, descriptor_dim,
-                                max_index_size)["window"]
+                if side <= floor:
+                    break
+                side = max(floor, int(side / math.sqrt(2)))   # the floor itself is tried too
+    # the cheapest plan tried: one worker, the smallest window, the smallest IR type
+    need = fixed + window_bytes(smallest, ir_channels, 2 if dtypes[-1] == "float16" else 4,
+                                descriptor_dim, max_index_size, panel=shape)["window"]
     raise InpaintError(f"memory budget {budget / 2**20:,.0f} MiB is too small: even one "
                        f"{smallest}x{smallest} window needs about {need / 2**20:,.0f} MiB "
                        f"for this {width}x{height} panel")

@@ -9,6 +9,8 @@ import numpy as np
 
 from descriptor.checkpoint import atomic_write_bytes
 
+from .errors import InpaintError
+
 
 def _jsonable(value):
     if isinstance(value, dict):
@@ -24,4 +26,7 @@ def _jsonable(value):
 
 def write_report(path: str | Path, report: dict) -> None:
     text = json.dumps(_jsonable(report), indent=2, sort_keys=False)
-    atomic_write_bytes(Path(path), (text + "\n").encode())
+    try:
+        atomic_write_bytes(Path(path), (text + "\n").encode())
+    except OSError as exc:   # disk full, folder gone...: one clear line, nothing left behind
+        raise InpaintError(f"cannot write {path}: {exc.strerror or exc}") from None
