@@ -401,7 +401,7 @@ def invert(checkpoint, image, out, count, seed, device, force):
 
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "out_dir", required=True,
               help="Output folder (created); summary.json is written there.")
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of masks (default: beside the panels).")
