@@ -115,6 +115,30 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     # GDAL's errors reach the user as the one Error line (inpaint.io); logged as well they are
     # only noise before it (kept with -vv)
     logging.getLogger("rasterio").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
+    if verbose <= 1:
+        _mute_libtiff()
+
+
+def _mute_libtiff() -> None:
+    """libtiff's default handlers print some messages straight to stderr (a full disk gives
+    "_tiffWriteProc: File too large." twice); GDAL reports the same failure as an error, which
+    becomes the one Error line. Mute libtiff's global handlers, in the libtiff bundled with the
+    rasterio wheel (GDAL's own per-file handlers are untouched; elsewhere nothing is done)."""
+    import ctypes
+    import glob
+
+    import rasterio
+
+    folder = os.path.join(os.path.dirname(rasterio.__file__), os.pardir, "rasterio.libs")
+    for path in glob.glob(os.path.join(folder, "libtiff*.so*")):
+        try:
+            lib = ctypes.CDLL(path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                setter = getattr(lib, name)
+                setter.restype, setter.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+                setter(None)
+        except (OSError, AttributeError):   # another build of libtiff: leave it as it is
+            continue
 
 
 def _command_line() -> str:
@@ -425,7 +449,7 @@ def invert(checkpoint, image, out, count, seed, device, force):
 
 @main.command()
 @click.argument("source", type=click.Path(exists=True))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "out_dir", required=True,
               help="Output folder (created); summary.json is written there.")
 @click.option("--masks", "masks_dir", type=click.Path(exists=True, file_okay=False),
               help="Folder of masks (default: beside the panels).")

@@ -292,11 +292,13 @@ def test_batch_refuses_an_output_folder_that_holds_its_inputs(tmp_path, case):
     assert _digests(src) == before and not (src / "summary.json").exists()
 
 
-def test_batch_output_folder_under_a_file_is_one_clear_error(tmp_path):
+@pytest.mark.parametrize("where", ["afile/out", "afile"])
+def test_batch_output_folder_under_a_file_is_one_clear_error(tmp_path, where):
     src = _panels(tmp_path / "src")
     (tmp_path / "afile").write_text("x")
-    result = _invoke(["batch", src, "-o", tmp_path / "afile" / "out", *FAST])
-    _assert_clean_failure(result, "not a folder")
+    result = _invoke(["batch", src, "-o", tmp_path / where, *FAST])
+    _assert_clean_failure(result, "is a file, not a folder")     # exit 1, not a usage error
+    assert (tmp_path / "afile").read_text() == "x"
 
 
 def test_a_mask_without_its_panel_is_not_a_panel(tmp_path, caplog):
