@@ -278,7 +278,7 @@ def mrf_options(func):
                      help="Candidates per node found by FAISS and re-ranked exactly."),
         click.option("--iterations", default=10, show_default=True,
                      help="NCMP iterations (stops earlier when no label changes)."),
-        click.option("--passes", default=1, show_default=True, type=click.IntRange(1),
+        click.option("--passes", default=1, show_default=True, type=click.IntRange(1, 5),
                      help="Search + inference passes; later passes search with the previous "
                           "fill (measured no better than one pass after the fsr pre-fill)."),
         click.option("--prefill", type=click.Choice(["fsr", "telea"]), default="fsr",
@@ -293,10 +293,12 @@ def mrf_options(func):
                           "by belief (higher hole-PSNR, smooth fills)."),
         click.option("--crack-width", default=2.0, show_default=True,
                      type=click.FloatRange(0),
-                     help="Missing pixels at most this far (px) from known paint take the "
-                          "pre-fill instead of a patch (0 = patches everywhere)."),
-        click.option("--seam-smooth", default=1, show_default=True, type=click.IntRange(0),
-                     help="copy: binomial smoothing passes across the seams between patches."),
+                     help="Missing pixels up to about this far (px) from known paint take the "
+                          "pre-fill instead of a patch, cross-faded over 1 px around it (0 = "
+                          "patches everywhere)."),
+        click.option("--seam-smooth", default=1, show_default=True, type=click.IntRange(0, 8),
+                     help="copy: binomial smoothing passes across the seams between patches "
+                          "(at most half the patch side)."),
         click.option("--texture-weight", default=0.0, show_default=True,
                      type=click.FloatRange(0),
                      help="Weight of a unary term that prefers sources whose fine detail "

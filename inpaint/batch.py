@@ -438,6 +438,13 @@ def run_batch(items: list[BatchItem], cfg: RunConfig, out_dir: Path, *,
                 log.info("%s failed: %s", record["name"], record["error"])
         bar.close()
         _remove_stale_temporaries(items)
+    except BaseException:
+        # interrupted: the scheduler's complaints about futures torn down mid-gather are noise
+        # beside the one line the CLI prints
+        for name in ("distributed", "distributed.scheduler", "distributed.client",
+                     "distributed.core", "distributed.worker", "distributed.nanny"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -8,6 +8,7 @@ only missing pixels -> back to the input dtype.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import signal
@@ -99,6 +100,9 @@ class RunConfig:
             raise ValueError("memory budget must be positive")
         if self.workers < 0:
             raise ValueError("workers must be 0 (one per core) or more")
+        for name in ("crack_width", "texture_weight"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0")
         if self.prefill not in PREFILLS:
             raise ValueError(f"prefill must be one of {PREFILLS}")
         if self.ir_dtype not in ("float32", "float16"):

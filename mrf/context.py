@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
+from .compose import harmonic_extension
 from .threads import faiss_threads
 
 
@@ -79,6 +80,13 @@ def prefill(image: np.ndarray, hole: np.ndarray, radius: int = 3,
         filled = cv2.inpaint(u8, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
     out = image.copy()
     out[hole] = filled[hole].astype(np.float32) / 255.0
+    # Both fills work on 8 bits. For finer inputs (16-bit, float) the rounding residual of the
+    # known pixels is extended smoothly into the hole, so that the fill (which thin cracks keep)
+    # is not posterised to 256 levels next to 16-bit paint.
+    residual = np.where(hole[:, :, None], 0.0, image - u8.astype(np.float32) / 255.0)
+    if np.any(residual):
+        out[hole] += harmonic_extension(residual, hole).astype(np.float32)
+        out[hole] = np.clip(out[hole], 0.0, 1.0)
     return out
 
 

@@ -23,6 +23,10 @@ from .field import PatchField, PixelField
 from .inference import ncmp, prune_labels
 from .lattice import build_lattice
 
+#: A bound on search passes, so that a typo cannot run for hours: a second pass measured no
+#: better than one after the fsr pre-fill (benchmarks/quality.py).
+MAX_PASSES = 5
+
 #: Label pixels of all nodes are cut once and shared by re-ranking and pruning below this size.
 PATCH_CACHE_BYTES = 256 << 20
 
@@ -72,8 +76,15 @@ class MRFConfig:
             raise ValueError("temperature must be positive")
         if self.composition not in COMPOSITIONS:
             raise ValueError(f"composition must be one of {COMPOSITIONS}")
-        if self.seam_smooth < 0:
-            raise ValueError("seam smoothing must be 0 or more passes")
+        if not 0 <= self.seam_smooth <= self.patch_size // 2:
+            # more passes than half a patch only spread each seam over the whole patch
+            raise ValueError(f"seam smoothing must be 0..{self.patch_size // 2} passes")
+        if not (np.isfinite(self.crack_width) and self.crack_width >= 0):
+            raise ValueError("crack width must be a finite number >= 0")
+        if not (np.isfinite(self.texture_weight) and self.texture_weight >= 0):
+            raise ValueError("texture weight must be a finite number >= 0")
+        if self.passes > MAX_PASSES:
+            raise ValueError(f"passes must be 1..{MAX_PASSES}")
 
 
 @dataclass

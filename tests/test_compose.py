@@ -191,3 +191,138 @@ def test_fsr_prefill_fills_losses_that_cross_the_window_border():
         return float(np.sqrt(np.mean((values - truth[hole].astype(np.float64)) ** 2)))
     ours, theirs = rms(filled[hole] * 255), rms(direct[hole])
     assert ours < 0.85 * theirs, (ours, theirs)   # measured about 19 against 25 (8-bit)
+
+
+# --------------------------------------------------------------------------- wiring
+def _wiring_case(seed: int = 0):
+    from mrf.inference import NCMPResult
+    from mrf.lattice import build_lattice
+
+    rng = np.random.default_rng(seed)
+    image = rng.random((36, 36, 3)).astype(np.float32)
+    hole = np.zeros((36, 36), bool)
+    hole[10:26, 8:20] = True
+    hole[30, 3:33] = True
+    lattice = build_lattice(hole, 7, 3)
+    n, labels = lattice.n_nodes, 4
+    kept_tops = rng.integers(0, 30, (n, labels))
+    kept_lefts = rng.integers(0, 30, (n, labels))
+    result = NCMPResult(labels=rng.integers(0, labels, n), beliefs=np.full((n, labels), 0.25),
+                        iterations=1)
+    order = rng.permutation(n)
+    return image, hole, lattice, kept_tops, kept_lefts, result, order
+
+
+def test_copy_pastes_ncmps_labels_in_pruning_order():
+    """The inpainter's composition step pastes, per node, the label NCMP chose, nodes in the
+    pruning order (most confident first), with the configured seams and crack width."""
+    from mrf.inpainter import _compose
+
+    image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case()
+    nodes = np.arange(lattice.n_nodes)
+    chosen_tops, chosen_lefts = (kept_tops[nodes, result.labels],
+                                 kept_lefts[nodes, result.labels])
+    rank = np.empty(lattice.n_nodes, int)
+    rank[order] = nodes
+    expected, _ = _sequential_paste(image, hole, lattice.tops, lattice.lefts, chosen_tops,
+                                    chosen_lefts, rank, 7)
+    cfg = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=0.0)
+    out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
+    np.testing.assert_allclose(out[hole], expected[hole], atol=1e-5)
+    # the crack width reaches compose: the rim keeps the pre-fill, the inside stays the copy
+    cfg2 = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=2.0)
+    out2 = _compose(cfg2, image, hole, lattice, kept_tops, kept_lefts, result, order)
+    np.testing.assert_allclose(out2[hole], np.clip(crack_blend(
+        expected[hole], image[hole], hole, 2.0), 0, 1), atol=1e-5)
+    # and seam smoothing reaches it too
+    cfg3 = MRFConfig(patch_size=7, step=3, seam_smooth=1, correction="none", crack_width=0.0)
+    assert np.abs(_compose(cfg3, image, hole, lattice, kept_tops, kept_lefts, result,
+                           order) - out).max() > 1e-3
+
+
+def test_blend_composition_also_keeps_the_crack_rim():
+    from mrf.inpainter import _compose
+
+    image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(1)
+    cfg = MRFConfig(patch_size=7, step=3, composition="blend", crack_width=2.0)
+    out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
+    rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
+    np.testing.assert_allclose(out[rim], image[rim], atol=1e-6)
+
+
+def test_harmonic_correction_removes_a_brightness_offset_in_copy_mode():
+    """Sources 0.2 brighter than the paint around the hole: the membrane brings the copy back
+    to the surrounding level; without it the offset stays."""
+    image = np.full((40, 40, 3), 0.5, np.float32)
+    image[:, 30:] = 0.7                       # the brighter source area
+    hole = np.zeros((40, 40), bool)
+    hole[12:22, 8:18] = True
+    tops, lefts = np.meshgrid(np.arange(8, 20, 3), np.arange(4, 16, 3), indexing="ij")
+    tops, lefts = tops.ravel(), lefts.ravel()
+    rank = np.arange(len(tops))
+    kwargs = dict(composition="copy", rank=rank, seam_smooth=1)
+    label_tops, label_lefts = tops, np.full(len(tops), 31)
+    fixed = compose(image, hole, tops, lefts, label_tops, label_lefts, 9, **kwargs)
+    raw = compose(image, hole, tops, lefts, label_tops, label_lefts, 9, correction="none",
+                  **kwargs)
+    assert np.abs(raw[hole] - 0.7).max() < 1e-5
+    assert np.abs(fixed[hole] - 0.5).max() < 0.01
+
+
+def test_texture_unary_against_its_definition():
+    """Per node: expected RMS detail = sqrt of the Gaussian-weighted mean detail energy of the
+    known pixels around the node's centre; per label: RMS detail over its patch; cost =
+    missing * (rms - expected)^2."""
+    from mrf.energy import texture_unary
+
+    rng = np.random.default_rng(3)
+    image = rng.random((48, 48, 3)).astype(np.float32)
+    image[:, :24] = ndimage.gaussian_filter(image[:, :24], (3, 3, 0))   # smooth half
+    hole = np.zeros((48, 48), bool)
+    hole[20:30, 30:40] = True
+    patch = 7
+    node_tops, node_lefts = np.array([18, 26, 5]), np.array([30, 36, 3])
+    missing = np.array([25, 12, 0])
+    label_tops = rng.integers(0, 48 - patch, (3, 5))
+    label_lefts = rng.integers(0, 48 - patch, (3, 5))
+    got = texture_unary(image, hole, node_tops, node_lefts, missing, label_tops, label_lefts,
+                        patch)
+    detail = ((image - ndimage.gaussian_filter(image.astype(np.float64), (1, 1, 0))) ** 2
+              ).sum(2)
+    known = (~hole).astype(float)
+    num = ndimage.gaussian_filter(detail * known, patch)
+    den = ndimage.gaussian_filter(known, patch)
+    for i in range(3):
+        cy, cx = node_tops[i] + patch // 2, node_lefts[i] + patch // 2
+        expected = np.sqrt(num[cy, cx] / den[cy, cx])
+        for k in range(5):
+            t, l = label_tops[i, k], label_lefts[i, k]
+            rms = np.sqrt(detail[t:t + patch, l:l + patch].mean())
+            assert got[i, k] == pytest.approx(missing[i] * (rms - expected) ** 2, rel=1e-6,
+                                              abs=1e-12)
+    # a textured node prefers a textured source to a smooth one
+    textured_src = texture_unary(image, hole, node_tops[:1], node_lefts[:1], missing[:1],
+                                 np.array([[5, 5]]), np.array([[36, 5]]), patch)[0]
+    assert textured_src[0] < textured_src[1]
+
+
+def test_run_options_reach_the_inpainter():
+    """Each option of the texture work changes what ``run`` returns (pixel mode, small)."""
+    import skimage.data
+
+    from inpaint.pipeline import RunConfig, run
+
+    image = skimage.data.astronaut()[200:264, 200:264].copy()
+    mask = np.zeros(image.shape[:2], bool)
+    mask[20:40, 18:42] = True
+    mask[50, 4:60] = True
+    base = dict(descriptor="none", workers=1)
+
+    def result(**kw):
+        return run(image, mask, RunConfig(**base, **kw)).image
+    default = result()
+    for change in (dict(composition="blend"), dict(prefill="telea"), dict(crack_width=0.0),
+                   dict(texture_weight=100.0), dict(seam_smooth=0)):
+        other = result(**change)
+        assert np.array_equal(other[~mask], image[~mask])
+        assert np.abs(other.astype(int) - default).max() > 0, change
