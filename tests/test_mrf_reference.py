@@ -590,3 +590,18 @@ def test_shortlist_with_fewer_candidates_than_slots_pads_cyclically():
                       for p in pos)
         assert np.allclose(labels.distance[i], want, rtol=1e-5, atol=1e-6)
         assert sorted(pos.count(p) for p in set(pos)) == [1] * (n - 2) + [2, 2]
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_candidate_set_is_every_known_patch_on_the_stride_grid_with_its_centre_block(stride):
+    image, hole, context = _two_texture_scene()
+    patch = 7
+    cands = candidate_set(hole, context, patch, stride)
+    want = {(int(t), int(l)) for t, l in _known_positions(hole, patch)
+            if t % stride == 0 and l % stride == 0}
+    got = list(zip(cands.tops.tolist(), cands.lefts.tolist()))
+    assert set(got) == want and len(got) == len(want) and cands.stride == stride
+    for (t, l), b in zip(got, cands.block.tolist()):
+        assert b == context.block_map[t + patch // 2, l + patch // 2]
+    assert np.all(np.diff(cands.block) >= 0)   # grouped by block for the per-block indexes
+    assert len(set(cands.block.tolist())) > 2
