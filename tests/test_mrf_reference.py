@@ -590,3 +590,59 @@ def test_shortlist_with_fewer_candidates_than_slots_pads_cyclically():
                       for p in pos)
         assert np.allclose(labels.distance[i], want, rtol=1e-5, atol=1e-6)
         assert sorted(pos.count(p) for p in set(pos)) == [1] * (n - 2) + [2, 2]
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_candidate_set_is_every_known_patch_on_the_stride_grid_with_its_centre_block(stride):
+    image, hole, context = _two_texture_scene()
+    patch = 7
+    cands = candidate_set(hole, context, patch, stride)
+    want = {(int(t), int(l)) for t, l in _known_positions(hole, patch)
+            if t % stride == 0 and l % stride == 0}
+    got = list(zip(cands.tops.tolist(), cands.lefts.tolist()))
+    assert set(got) == want and len(got) == len(want) and cands.stride == stride
+    for (t, l), b in zip(got, cands.block.tolist()):
+        assert b == context.block_map[t + patch // 2, l + patch // 2]
+    assert np.all(np.diff(cands.block) >= 0)   # grouped by block for the per-block indexes
+    assert len(set(cands.block.tolist())) > 2
+
+
+def _node_labels(seed: int, n: int, with_patches: bool):
+    from mrf.candidates import NodeLabels
+
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 50, (n, 4))
+    return NodeLabels(ids=ids, tops=ids + 1, lefts=ids + 2, distance=rng.random((n, 4)),
+                      weight=rng.random((n, 4)), count=np.full(n, 4),
+                      patches=rng.random((n, 4, 3, 3, 3)) if with_patches else None)
+
+
+def test_node_labels_replace_rows_moves_every_field_and_drops_patches_it_cannot_update():
+    """Later passes re-search some nodes: their rows, and their cut label pixels when both
+    sides have them, replace the old ones; otherwise the (now stale) pixel cache is dropped."""
+    rows = np.array([1, 3])
+    for self_p, other_p in [(True, True), (True, False), (False, True), (False, False)]:
+        base, other = _node_labels(0, 5, self_p), _node_labels(1, 2, other_p)
+        before = _node_labels(0, 5, self_p)
+        base.replace_rows(rows, other)
+        for name in ("ids", "tops", "lefts", "distance", "weight", "count"):
+            got, old, new = (getattr(x, name) for x in (base, before, other))
+            assert np.array_equal(got[rows], new)
+            assert np.array_equal(np.delete(got, rows, 0), np.delete(old, rows, 0))
+        if self_p and other_p:
+            assert np.array_equal(base.patches[rows], other.patches)
+            assert np.array_equal(np.delete(base.patches, rows, 0),
+                                  np.delete(before.patches, rows, 0))
+        else:
+            assert base.patches is None
+
+
+def test_shortlist_without_any_known_patch_says_why():
+    hole = np.ones((20, 20), bool)
+    hole[0:3, 0:3] = False
+    context = single_block_context(hole.shape)
+    field = PixelField(np.zeros((20, 20, 3), np.float32), hole, 5)
+    with pytest.raises(ValueError, match=r"^no fully known patch exists to copy from: the mask "
+                                         r"leaves too few known pixels for this patch size$"):
+        shortlist(field, build_lattice(hole, 5, 2), candidate_set(hole, context, 5, 1),
+                  context, 4)
