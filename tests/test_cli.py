@@ -11,21 +11,12 @@ import skimage.data
 import torch
 from click.testing import CliRunner
 from hardware import cuda_devices, faiss_gpus
+from rasters import write_raster as _write
 
 from cli import main
 from masks import paint_loss_mask
 
 FAST = ["--descriptor", "none", "--patch-step", "3", "--passes", "1", "-q"]
-
-
-def _write(path, data, **profile):
-    data = data if data.ndim == 3 else data[:, :, None]
-    meta = dict(driver="GTiff" if str(path).endswith(".tif") else "PNG", height=data.shape[0],
-                width=data.shape[1], count=data.shape[2], dtype=data.dtype.name)
-    meta.update(profile)
-    with rasterio.open(path, "w", **meta) as dst:
-        dst.write(np.moveaxis(data, 2, 0))
-    return path
 
 
 @pytest.fixture

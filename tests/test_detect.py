@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from rasters import write_raster as _write
 
 from cli import main
 from inpaint.detect import DetectConfig, detect_file
@@ -69,16 +70,6 @@ def f1(pred, ref, tolerance=1):
     p = (pred & near_ref).sum() / max(1, pred.sum())
     r = (ref & near_pred).sum() / max(1, ref.sum())
     return 2 * p * r / max(1e-9, p + r)
-
-
-def _write(path, data, **profile):
-    data = data if data.ndim == 3 else data[:, :, None]
-    meta = dict(driver="GTiff" if str(path).endswith(".tif") else "PNG", height=data.shape[0],
-                width=data.shape[1], count=data.shape[2], dtype=data.dtype.name)
-    meta.update(profile)
-    with rasterio.open(path, "w", **meta) as dst:
-        dst.write(np.moveaxis(data, 2, 0))
-    return path
 
 
 def _u8(image):

@@ -15,25 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import skimage.data
 from click.testing import CliRunner
+from rasters import write_raster as _write
 
 from cli import main
 from inpaint import io
 
 INPAINT = str(Path(sys.executable).parent / "inpaint")
 FAST = ["--descriptor", "none", "--passes", "1", "--iterations", "3", "--workers", "1", "-q"]
-
-
-def _write(path, data, **profile):
-    data = data if data.ndim == 3 else data[:, :, None]
-    meta = dict(driver="GTiff" if str(path).endswith(".tif") else "PNG", height=data.shape[0],
-                width=data.shape[1], count=data.shape[2], dtype=data.dtype.name)
-    meta.update(profile)
-    with rasterio.open(path, "w", **meta) as dst:
-        dst.write(np.moveaxis(data, 2, 0))
-    return path
 
 
 def _digests(folder):
