@@ -62,7 +62,8 @@ def prefill(image: np.ndarray, hole: np.ndarray, radius: int = 3,
 
     ``fsr``: OpenCV contrib's frequency-selective reconstruction (xphoto FSR_FAST), which
     extrapolates the surrounding texture; as a query it finds better-matching, less smooth
-    candidates than a diffusion fill (benchmarks/quality.py). ``telea``: fast marching (OpenCV
+    candidates than a diffusion fill (benchmarks/results/variants/prefill_telea against the
+    default in benchmarks/results/quality.json). ``telea``: fast marching (OpenCV
     Telea, ``radius``), a smooth fill, for when xphoto is not installed.
     image: (H, W, 3) float32 in [0, 1]; returns a new float32 image, known pixels unchanged.
     """
@@ -91,8 +92,8 @@ def prefill(image: np.ndarray, hole: np.ndarray, radius: int = 3,
 
 
 #: Mirrored margin around the image for FSR: it extrapolates from blocks around each loss and
-#: fills losses that touch the image border badly (measured: 11.6 dB instead of 24.1 dB on a
-#: window of a craquelure photo whose cracks cross its border).
+#: fills losses that touch the image border badly, which every work window's losses may do
+#: (pinned by tests/test_compose.py::test_fsr_prefill_fills_losses_that_cross_the_window_border).
 FSR_PAD = 32
 
 

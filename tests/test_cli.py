@@ -19,15 +19,6 @@ from masks import paint_loss_mask
 FAST = ["--descriptor", "none", "--patch-step", "3", "--passes", "1", "-q"]
 
 
-@pytest.fixture
-def scene(tmp_path):
-    image = skimage.data.astronaut()[140:236, 170:266]
-    mask = paint_loss_mask(image.shape[:2], coverage=0.04, seed=0)
-    img = _write(tmp_path / "panel.png", image)
-    msk = _write(tmp_path / "loss.png", (mask * 255).astype(np.uint8))
-    return tmp_path, img, msk, image, mask
-
-
 def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

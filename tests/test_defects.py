@@ -12,7 +12,6 @@ from rasters import read_raster as _read
 from rasters import write_raster as _write
 
 from cli import main
-from masks import paint_loss_mask
 
 FAST = ["--descriptor", "none", "--patch-step", "3", "--passes", "1", "-q"]
 
@@ -33,15 +32,6 @@ def _assert_clean_failure(result, match, code=1):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert lines[0].startswith("Error:") and match in lines[0], lines[0]
-
-
-@pytest.fixture
-def scene(tmp_path):
-    image = skimage.data.astronaut()[140:236, 170:266]
-    mask = paint_loss_mask(image.shape[:2], coverage=0.04, seed=0)
-    img = _write(tmp_path / "panel.png", image)
-    msk = _write(tmp_path / "loss.png", (mask * 255).astype(np.uint8))
-    return tmp_path, img, msk, image, mask
 
 
 # ------------------------------------------------------------------ finding 1: inputs overwritten
