@@ -162,8 +162,12 @@ def test_a_worker_killed_mid_batch_is_replaced_and_its_leftovers_removed(tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     status = {r["name"]: r["status"] for r in summary["items"]}
     assert set(status) == {f"{n}.png" for n in names}, status
-    # the task of the killed worker is retried on its replacement (or recorded by name)
-    assert all(s == "done" or (s == "failed" and r["name"] != "?")
+    # the task of the killed worker is retried on its replacement (or recorded by name); a
+    # retried item whose output the killed worker had already committed is skipped (resume)
+    assert all(s in ("done", "skipped") or (s == "failed" and r["name"] != "?")
                for r, s in zip(summary["items"], status.values())), summary["items"]
+    for name, s in status.items():
+        if s in ("done", "skipped"):
+            assert (out / name).is_file(), name
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "leftovers"
     assert _digests(src) == before
