@@ -7,6 +7,7 @@ their thresholds such as T_unc = 3.47 are expressed).
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 
 def gather(image: np.ndarray, tops: np.ndarray, lefts: np.ndarray, height: int,
@@ -118,11 +119,9 @@ def calibrate_scale(field_distance: np.ndarray, pixel_ssd: np.ndarray) -> float:
     return float(np.median(pixel_ssd) / fd) if fd > 0 else 1.0
 
 
-def detail_energy(image: np.ndarray, hole: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+def detail_energy(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """(H, W) squared detail: the image minus its Gaussian blur of ``sigma``, summed over
     channels (the texture a smooth fill lacks). Image (H, W, C) float in [0, 1]."""
-    from scipy import ndimage
-
     blurred = ndimage.gaussian_filter(image.astype(np.float64), (sigma, sigma, 0))
     return ((image - blurred) ** 2).sum(axis=2)
 
@@ -139,9 +138,7 @@ def texture_unary(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray,
     RMS detail s differs from the expected e is charged missing * (s - e)^2, a lower bound of
     the SSD its missing pixels would have against a truth of RMS detail e.
     """
-    from scipy import ndimage
-
-    energy = detail_energy(image, hole, sigma)
+    energy = detail_energy(image, sigma)
     known = (~hole).astype(np.float64)
     width = float(patch)
     num = ndimage.gaussian_filter(energy * known, width)
