@@ -8,7 +8,6 @@ only missing pixels -> back to the input dtype.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import platform
 import signal
@@ -25,9 +24,9 @@ import torch
 
 from descriptor import IRField, PatchEncoderField, cell_bounds, load_checkpoint
 from masks import check_mask_usable, mask_stats
-from mrf import ContextConfig, MRFConfig, PixelField, SearchConfig, inpaint_mrf, prefill
-from mrf.context import PREFILLS
+from mrf import PixelField, inpaint_mrf, prefill
 
+from .config import PIXEL_MODE, RunConfig
 from .device import choose_device, faiss_gpu_count
 from .errors import InpaintError
 from .io import from_float, to_float
@@ -45,7 +44,6 @@ from .regions import (
 
 log = logging.getLogger(__name__)
 
-PIXEL_MODE = "none"
 AUTO_MASK = "auto"   # run_file(mask_path="auto"): mask from inpaint.detect
 #: Patch sides tried, in pixel mode, for a window with no fully known patch of the configured
 #: size, before the diffusion fill.
@@ -56,74 +54,6 @@ def _has_sources(hole: np.ndarray, patch: int) -> bool:
     """Whether an MRF with ``patch`` px patches can run on this window: a lattice fits and at
     least one fully known patch exists to copy from."""
     return min(hole.shape) > patch and source_patches(hole, patch) > 0
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Options of one inpainting run (the CLI's ``inpaint run`` flags)."""
-
-    descriptor: str = "v128"      # built-in name, checkpoint path, or "none" (pixel mode)
-    device: str = "auto"
-    patch_step: int = 3           # g: lattice step
-    patch_size: int | None = 9    # patch side; None = 2g+1 (9 on a 3-px step measured best)
-    labels: int = 10
-    shortlist: int = 64
-    iterations: int = 10
-    passes: int = 1
-    candidate_stride: int = 1
-    probe_fraction: float = 0.0625  # share of IVF cells a FAISS query probes (large blocks)
-    unary: str = "pixel"          # exact re-ranking and unary: masked pixel SSD or "field"
-    temperature: float = 10.0     # NCMP temperature (pixel-SSD units)
-    soft_compose: bool = True     # blend: paste every kept label weighted by its belief
-    prefill: str = "fsr"          # first guess of the hole: "fsr" (xphoto) or "telea"
-    composition: str = "copy"     # "copy" (texture) or "blend" (average of labels)
-    seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
-    texture_weight: float = 0.0   # weight of the unary's texture term (0 = off)
-    crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
-    correction: str = "harmonic"
-    use_context: bool = True
-    ir_dtype: str = "float32"
-    margin: int = 32              # context and source pixels around each loss group
-    window: int = 512             # largest work-region side (the memory plan may lower it)
-    memory_budget: int | None = None  # bytes; None = half the available memory
-    workers: int = 0              # region worker processes; 0 = one per CPU core (CPU only)
-    seed: int = 0
-    min_known_fraction: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.patch_step < 1:
-            raise ValueError("patch step must be at least 1")
-        if self.window <= 2 * self.margin + self.patch:
-            raise ValueError(f"window ({self.window}) must exceed twice the margin plus a patch "
-                             f"({2 * self.margin + self.patch})")
-        if self.memory_budget is not None and self.memory_budget <= 0:
-            raise ValueError("memory budget must be positive")
-        if self.workers < 0:
-            raise ValueError("workers must be 0 (one per core) or more")
-        for name in ("crack_width", "texture_weight"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0")
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"prefill must be one of {PREFILLS}")
-        if self.ir_dtype not in ("float32", "float16"):
-            raise ValueError("IR dtype must be float32 or float16")
-        self.mrf_config(False)  # validates the MRF parameters
-
-    @property
-    def patch(self) -> int:
-        return self.patch_size if self.patch_size else 2 * self.patch_step + 1
-
-    def mrf_config(self, use_gpu: bool) -> MRFConfig:
-        return MRFConfig(
-            patch_size=self.patch, step=self.patch_step, shortlist=self.shortlist,
-            labels=self.labels, iterations=self.iterations, passes=self.passes,
-            candidate_stride=self.candidate_stride, unary=self.unary,
-            temperature=self.temperature, soft_compose=self.soft_compose,
-            composition=self.composition, seam_smooth=self.seam_smooth,
-            texture_weight=self.texture_weight, crack_width=self.crack_width,
-            correction=self.correction, use_context=self.use_context,
-            context=ContextConfig(seed=self.seed),
-            search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))
 
 
 @dataclass

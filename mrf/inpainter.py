@@ -33,28 +33,29 @@ PATCH_CACHE_BYTES = 256 << 20
 
 @dataclass(frozen=True)
 class MRFConfig:
-    """Parameters of the MRF inpainter (see README for what each one changes)."""
+    """Parameters of the MRF inpainter (see README for what each one changes). The defaults
+    are the product's: ``inpaint run`` without options (its RunConfig reads them from here)."""
 
-    patch_size: int = 13          # 2g + 1
-    step: int = 6                 # g, lattice step
-    shortlist: int = 32           # labels per node after FAISS search + exact re-ranking
+    patch_size: int = 9           # patch side (2g + 1 on the 3-px step)
+    step: int = 3                 # g, lattice step
+    shortlist: int = 64           # labels per node after FAISS search + exact re-ranking
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
-    passes: int = 2               # search + inference passes; later ones query with the fill
+    passes: int = 1               # search + inference passes; later ones query with the fill
     research_fraction: float = 0.5  # later passes re-search nodes missing more than this share
     candidate_stride: int = 1     # grid step of the source patches
-    unary: str = "field"          # "field": distance of the patch field; "pixel": pixel SSD
-    temperature: float = 1.0      # NCMP softmax temperature (pixel-SSD units)
+    unary: str = "pixel"          # "field": distance of the patch field; "pixel": pixel SSD
+    temperature: float = 10.0     # NCMP softmax temperature (pixel-SSD units)
     pairwise_weight: float = 1.0  # weight of the overlap SSD against the unary
     message: str = "sum"          # "sum" over all neighbours, or the public codes' "last"
     blend_power: float = 2.0      # sharpness of the overlap blending weights
     correction: str = "harmonic"  # offset correction of the fill against its surroundings
-    soft_compose: bool = False    # blend: paste every kept label weighted by its belief
+    soft_compose: bool = True     # blend: paste every kept label weighted by its belief
     composition: str = "copy"     # "copy": best labels in pruning order, smoothed seams;
     #                               "blend": tent-weighted average of the kept labels
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
     texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary
-    crack_width: float = 0.0      # missing pixels this close (px) to known paint keep the pre-fill
+    crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
