@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models import POOL_CELL
+from .config import POOL_CELL
 
 
 def cell_bounds(patch_size: int) -> list[tuple[int, int]]:

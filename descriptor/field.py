@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from .extract import DenseField, _as_index, descriptor_dim, gather_windows, pool_windows
 from .ir import as_image_tensor, compute_ir
-from .models import RF_RADIUS, ChenAutoencoder, ConvAutoencoder
+from .config import RF_RADIUS
+from .models import ChenAutoencoder, ConvAutoencoder
 
 
 def dilate_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:

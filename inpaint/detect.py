@@ -319,7 +319,7 @@ def detect_file(
     from descriptor.checkpoint import atomic_write_bytes
 
     from .memory import PeakMemory
-    from .pipeline import versions
+    from .report import versions
     from .report import write_report
 
     cfg = cfg or DetectConfig()

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +39,7 @@ from .regions import (
     split_region,
     with_enough_sources,
 )
+from .report import versions
 
 log = logging.getLogger(__name__)
 
@@ -475,16 +474,6 @@ def _progress_factory(enabled: bool):
     def make(iterable=None, **kwargs):
         return tqdm(iterable, leave=False, **kwargs)
     return make
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("inpaint", "torch", "numpy", "faiss-cpu", "rasterio", "scikit-image"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def run_file(
