@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import RF_RADIUS
 from .extract import DenseField, _as_index, descriptor_dim, gather_windows, pool_windows
 from .ir import as_image_tensor, compute_ir
-from .config import RF_RADIUS
 from .models import ChenAutoencoder, ConvAutoencoder
 
 

@@ -27,6 +27,7 @@ from .config import (  # noqa: F401  (re-exported: the architecture constants' o
 )
 from .vae import VariationalAutoencoder
 
+
 def _conv_stack(channels: tuple[int, int, int], padding: int) -> nn.Sequential:
     c1, c2, c3 = channels
     return nn.Sequential(

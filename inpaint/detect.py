@@ -319,8 +319,7 @@ def detect_file(
     from descriptor.checkpoint import atomic_write_bytes
 
     from .memory import PeakMemory
-    from .report import versions
-    from .report import write_report
+    from .report import versions, write_report
 
     cfg = cfg or DetectConfig()
     t_start = time.perf_counter()
