@@ -112,7 +112,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     for chatty in ("faiss", "distributed", "bokeh", "tornado"):   # libraries' INFO chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    # GDAL's errors reach the user as the one Error line (inpaint.io); logged as well they are
+    # GDAL's errors reach the user as the one Error line (inpaint.raster); logged as well they are
     # only noise before it (kept with -vv)
     logging.getLogger("rasterio").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
     if verbose <= 1:

@@ -110,7 +110,7 @@ def folder_items(folder: Path, out_dir: Path, mask_pattern: str,
 
 def tile_items(panel: Path, mask: Path, out_dir: Path, tile: int, overlap: int) -> list[BatchItem]:
     """Tiles of one panel: cores of ``tile`` px, windows grown by ``overlap`` px."""
-    from .io import raster_info
+    from .raster import raster_info
 
     if tile < 64 or overlap < 0:
         raise InpaintError("--tile must be at least 64 and --overlap not negative")
@@ -187,8 +187,8 @@ def region_items(panel: Path, mask_path: Path, out_dir: Path, tile: int, cfg: Ru
     options and the memory budget). Returns the items and the planned configuration."""
     from masks import check_mask_usable, read_mask
 
-    from .io import raster_info
     from .pipeline import plan_run
+    from .raster import raster_info
     from .regions import owned_pixels, plan_regions, with_enough_sources
 
     if tile < 64:
@@ -225,8 +225,9 @@ def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
     """Inpaint an item's work regions as ``inpaint run`` does and save the owned pixels
     (rows, columns, values) atomically as a small .npz."""
     from .device import choose_device, faiss_gpu_count
-    from .io import RasterReader
-    from .pipeline import RegionInpainter, _finish, check_float_range
+    from .dtypes import check_float_range
+    from .pipeline import RegionInpainter, _finish
+    from .raster import RasterReader
 
     device = choose_device(cfg.device)
     inpainter = RegionInpainter(cfg, device, device.type == "cuda" and faiss_gpu_count() > 0)
@@ -292,8 +293,8 @@ def _process_tile(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: boo
     """Inpaint a tile's window in memory and write its core as a small GeoTIFF."""
     from masks import read_mask
 
-    from .io import RasterReader, write_raster
     from .pipeline import run
+    from .raster import RasterReader, write_raster
 
     with RasterReader(item.input) as reader:
         meta = reader.meta
@@ -319,7 +320,7 @@ def _process_tile(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: boo
 
 def stitch(panel: Path, items: list[BatchItem], output: Path, force: bool) -> None:
     """Write the panel's tiles' cores into one output with the panel's profile."""
-    from .io import RasterWriter, raster_info, read_raster
+    from .raster import RasterWriter, raster_info, read_raster
 
     if not items or items[0].regions:
         _stitch_regions(panel, items, output, force)
@@ -336,8 +337,8 @@ def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bo
     the streaming write of ``inpaint run`` itself."""
     from types import SimpleNamespace
 
-    from .io import RasterReader, RasterWriter
     from .pipeline import _stream_output
+    from .raster import RasterReader, RasterWriter
 
     results = []
     for item in items:

@@ -26,8 +26,8 @@ from mrf import PixelField, inpaint_mrf, prefill
 
 from .config import PIXEL_MODE, RunConfig
 from .device import choose_device, faiss_gpu_count
+from .dtypes import check_float_range, from_float, to_float
 from .errors import InpaintError
-from .io import from_float, to_float
 from .memory import PeakMemory, process_peak_rss
 from .plan import Plan, default_budget, make_plan
 from .regions import (
@@ -229,27 +229,6 @@ def _region_inputs(read_colour, mask, region: Region, labels, patch: int, shortl
     colour = read_colour(region.window)
     check_float_range(colour, hole)
     return region, colour, hole, owned_pixels(region, labels)
-
-
-def check_float_range(colour: np.ndarray, hole: np.ndarray) -> None:
-    """The float32 rule (README, *Images*): the known pixels an MRF copies from must be finite
-    and in [0, 1]; masked pixels may hold anything (NaN included). Clipping them silently would
-    change the fill, so they are refused with the rule."""
-    if colour.dtype != np.float32:
-        return
-    known = colour[~hole]
-    if known.size == 0:
-        return
-    finite = np.isfinite(known)
-    if finite.all() and known.min() >= 0.0 and known.max() <= 1.0:
-        return
-    if not finite.all():
-        found = "NaN or infinite values"
-    else:
-        found = f"values from {known.min():.6g} to {known.max():.6g}"
-    raise InpaintError(f"float32 images must hold finite values in [0, 1] outside the mask, "
-                       f"but the known pixels near the losses hold {found}: rescale the image "
-                       "(or mask those pixels)")
 
 
 def _finish(region: Region, colour: np.ndarray, own: np.ndarray, image: np.ndarray, stats,
@@ -497,8 +476,8 @@ def run_file(
     """
     from masks import dilate, read_mask
 
-    from .io import RasterReader, RasterWriter, raster_info
     from .paths import check_outputs, checkpoint_file
+    from .raster import RasterReader, RasterWriter, raster_info
     from .report import write_report
 
     cfg = config or RunConfig()
@@ -567,7 +546,7 @@ def run_file(
                       mrf=totals, plan=plan.to_dict())
     try:
         if preview_path and preview is not None:
-            from .io import write_preview
+            from .raster import write_preview
 
             before, after = preview
             write_preview(preview_path, before,

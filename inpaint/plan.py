@@ -29,7 +29,7 @@ import psutil
 from mrf.inpainter import PATCH_CACHE_BYTES
 
 from .errors import InpaintError
-from .io import WRITE_CACHE_BYTES
+from .raster import WRITE_CACHE_BYTES
 
 #: Resident memory of the process before any panel work (imports, libraries), bytes.
 BASELINE_BYTES = 600 * 2**20
