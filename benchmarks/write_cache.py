@@ -27,8 +27,8 @@ VARIANTS = ("bounded", "gdal default")
 def stream_copy(panel: str, out: str, variant: str) -> dict:
     """(In a fresh process.) Copy ``panel`` to ``out`` band by band; seconds and file size."""
     from inpaint import raster as io
-    from inpaint.pipeline import STREAM_BAND_BYTES
     from inpaint.raster import write as raster_write
+    from inpaint.streaming import STREAM_BAND_BYTES
 
     if variant == "gdal default":
         raster_write._WRITE_OPTIONS = {k: v for k, v in raster_write._WRITE_OPTIONS.items()

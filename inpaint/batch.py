@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import RunConfig
 from .errors import InpaintError
-from .pipeline import AUTO_MASK, RunConfig
+from .pipeline import AUTO_MASK
 from .regions import Region
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
     (rows, columns, values) atomically as a small .npz."""
     from .device import choose_device, faiss_gpu_count
     from .dtypes import check_float_range
-    from .pipeline import RegionInpainter, _finish
+    from .inpainter import RegionInpainter, region_result
     from .raster import RasterReader
 
     device = choose_device(cfg.device)
@@ -238,7 +239,7 @@ def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
             colour = reader.read(work.region.window)[:, :, :n_colour]
             check_float_range(colour, work.hole)
             image, stats, timings = inpainter.inpaint(colour, work.hole)
-            result = _finish(work.region, colour, work.own, image, stats, timings)
+            result = region_result(work.region, colour, work.own, image, stats, timings)
             rows.append(result.rows)
             cols.append(result.cols)
             values.append(result.values)
@@ -337,8 +338,8 @@ def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bo
     the streaming write of ``inpaint run`` itself."""
     from types import SimpleNamespace
 
-    from .pipeline import _stream_output
     from .raster import RasterReader, RasterWriter
+    from .streaming import stream_output
 
     results = []
     for item in items:
@@ -348,8 +349,8 @@ def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bo
     with RasterReader(panel) as reader:
         meta = reader.meta
         writer = RasterWriter(output, meta, force=force)
-        _stream_output(reader, writer, results, meta, meta.bands - (meta.alpha_band is not None),
-                       want_preview=False)
+        stream_output(reader, writer, results, meta, meta.bands - (meta.alpha_band is not None),
+                      want_preview=False)
 
 
 def _remove_stale_temporaries(items: list[BatchItem]) -> None:
