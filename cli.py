@@ -29,16 +29,24 @@ import shlex  # noqa: E402
 
 import click  # noqa: E402
 
-from descriptor import CheckpointError  # noqa: E402
 from inpaint.errors import InpaintError  # noqa: E402
-from masks import MaskError  # noqa: E402
 
 if _loading:   # from here on a command's _expected_errors turns Ctrl-C into the same line
     signal.signal(signal.SIGINT, _sigint_before)
 
-# What a user can cause; anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS = (InpaintError, CheckpointError, MaskError, FileNotFoundError, PermissionError,
-                   IsADirectoryError, NotADirectoryError)
+# What a user can cause; anything else is a bug and keeps its traceback. The libraries (torch,
+# rasterio, FAISS...) are imported by the commands that need them, not here, so that
+# `inpaint --help` starts at once: their errors are looked up when an error is being handled
+# (a module that was never imported cannot have raised its error).
+_EXPECTED_ERRORS = (InpaintError, FileNotFoundError, PermissionError, IsADirectoryError,
+                    NotADirectoryError)
+_LIBRARY_ERRORS = (("descriptor.checkpoint", "CheckpointError"), ("masks.io", "MaskError"))
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The user-caused error types, those of the libraries loaded so far included."""
+    return _EXPECTED_ERRORS + tuple(getattr(sys.modules[module], name)
+                                    for module, name in _LIBRARY_ERRORS if module in sys.modules)
 
 
 def _expected_errors(func):
@@ -59,7 +67,7 @@ def _expected_errors(func):
                 raise
             raise click.ClickException("the GPU ran out of memory: lower --memory-budget or "
                                        "use --device cpu") from None
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             raise click.ClickException(str(exc).strip().splitlines()[0] or type(exc).__name__) \
                 from None
         except _Terminated:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from descriptor import load_checkpoint
-from masks import check_mask_usable, mask_stats
+from masks import MaskStats, mask_stats, require_usable
 
 from .box import Box
 from .config import PIXEL_MODE, RunConfig
@@ -81,13 +81,15 @@ def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
     return timings, totals
 
 
-def _prepare(mask: np.ndarray, shape: tuple[int, ...], cfg: RunConfig) -> dict:
+def _prepare(mask: np.ndarray, shape: tuple[int, ...]) -> tuple[dict, MaskStats]:
+    """The report's start, and the mask's statistics (the one labelling of the mask)."""
     if mask.shape != tuple(shape[:2]):
         raise InpaintError(f"mask is {mask.shape[1]}x{mask.shape[0]} pixels but the image is "
                            f"{shape[1]}x{shape[0]}")
     stats = mask_stats(mask)
     return {"mask": {"missing": stats.missing, "fraction": stats.fraction,
-                     "components": stats.components}, "timings": {}, "versions": versions()}
+                     "components": stats.components}, "timings": {}, "versions": versions()}, \
+        stats
 
 
 def plan_run(cfg: RunConfig, shape: tuple[int, int], bands: int, itemsize: int,
@@ -133,14 +135,15 @@ class _Inpainted:
                 "plan": self.plan.to_dict()}
 
 
-def _inpaint_losses(read_colour: Callable[[Box], np.ndarray], mask: np.ndarray, bands: int,
-                    itemsize: int, missing: int, cfg: RunConfig,
+def _inpaint_losses(read_colour: Callable[[Box], np.ndarray], mask: np.ndarray,
+                    stats: MaskStats, bands: int, itemsize: int, cfg: RunConfig,
                     progress: bool) -> _Inpainted:
     """The core shared by ``run`` and ``run_file``: check the mask, plan the run (device,
     memory, descriptor), cut the losses into work regions and inpaint them all;
     ``read_colour(box)`` gives the colour bands of a window in the image's dtype."""
-    check_mask_usable(mask, min_known_fraction=cfg.min_known_fraction)
-    cfg, plan, device, use_gpu, inpainter = plan_run(cfg, mask.shape, bands, itemsize, missing)
+    require_usable(stats, min_known_fraction=cfg.min_known_fraction)
+    cfg, plan, device, use_gpu, inpainter = plan_run(cfg, mask.shape, bands, itemsize,
+                                                     stats.missing)
     regions, labels = plan_regions(mask, cfg.margin, cfg.window)
     results = list(inpaint_regions(read_colour, mask, regions, labels, inpainter,
                                    workers=cfg.workers, progress=progress))
@@ -158,7 +161,7 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
     """
     cfg = config or RunConfig()
     mask = np.asarray(mask, dtype=bool)
-    report = _prepare(mask, image.shape, cfg)
+    report, stats = _prepare(mask, image.shape)
     colour, alpha, bands = split_bands(image)
     to_float(colour[:1, :1])  # refuses unsupported dtypes before any work
     if report["mask"]["missing"] == 0:
@@ -167,9 +170,9 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         return RunResult(image=image.copy(), report=report)
     t0 = time.perf_counter()
     with PeakMemory() as peak:
-        done = _inpaint_losses(lambda w: colour[w[0]:w[2], w[1]:w[3]], mask,
+        done = _inpaint_losses(lambda w: colour[w[0]:w[2], w[1]:w[3]], mask, stats,
                                image.shape[2] if image.ndim == 3 else 1, image.dtype.itemsize,
-                               report["mask"]["missing"], cfg, progress)
+                               cfg, progress)
         out = colour.copy()
         for r in done.results:
             out[r.rows, r.cols] = r.values
@@ -228,7 +231,7 @@ def run_file(
         mask, detection = detect_mask(input_path)
     if dilate_radius:
         mask = dilate(mask, dilate_radius)
-    report = _prepare(mask, (meta.height, meta.width), cfg)
+    report, stats = _prepare(mask, (meta.height, meta.width))
     n_colour = meta.bands - (meta.alpha_band is not None)
     results: list[RegionResult] = []
     t0 = time.perf_counter()
@@ -236,9 +239,8 @@ def run_file(
     with PeakMemory() as peak, RasterReader(input_path) as reader:
         to_float(np.zeros((1, 1), meta.dtype))  # refuses unsupported dtypes before any work
         if report["mask"]["missing"]:
-            done = _inpaint_losses(lambda w: reader.read(w)[:, :, :n_colour], mask, meta.bands,
-                                   np.dtype(meta.dtype).itemsize, report["mask"]["missing"],
-                                   cfg, progress)
+            done = _inpaint_losses(lambda w: reader.read(w)[:, :, :n_colour], mask, stats,
+                                   meta.bands, np.dtype(meta.dtype).itemsize, cfg, progress)
             cfg, results = done.cfg, done.results
         else:
             log.warning("the mask is empty: nothing to inpaint, the image is copied through")
