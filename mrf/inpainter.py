@@ -42,7 +42,8 @@ class MRFConfig:
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
     passes: int = 1               # search + inference passes; later ones query with the fill
-    research_fraction: float = 0.5  # later passes re-search nodes missing more than this share
+    mostly_missing_fraction: float = 0.5  # a node missing more than this share of its patch
+    #   is re-searched by later passes (its query improves) and, in blend, takes its best label
     candidate_stride: int = 1     # grid step of the source patches
     unary: str = "pixel"          # "field": distance of the patch field; "pixel": pixel SSD
     temperature: float = 10.0     # NCMP softmax temperature (pixel-SSD units)
@@ -155,7 +156,7 @@ def inpaint_mrf(
         # nodes that are mostly missing, whose query improves with the fill (the others are
         # matched on their own known pixels, which no pass changes).
         search = np.arange(lattice.n_nodes) if labels is None else \
-            np.flatnonzero(lattice.missing > cfg.research_fraction * patch * patch)
+            np.flatnonzero(lattice.missing > cfg.mostly_missing_fraction * patch * patch)
         if not len(search):
             break   # nothing would change: the previous pass's result stands
         field_ = timed("field", make_field, current)
@@ -229,7 +230,7 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
         # Soft: every kept label pasted with its NCMP belief, an expectation that suits thin
         # losses. Nodes mostly missing take their best label alone, so large lacunae get
         # copied texture rather than an average of candidates (which would blur).
-        mostly_missing = lattice.missing > cfg.research_fraction * patch * patch
+        mostly_missing = lattice.missing > cfg.mostly_missing_fraction * patch * patch
         weights = np.where(mostly_missing[:, None],
                            np.eye(weights.shape[1])[result.labels], weights)
     n_labels = kept_tops.shape[1]
