@@ -126,8 +126,6 @@ def _empty_device_cache() -> None:
 # Worker processes of a parallel run each build one RegionInpainter at start-up and keep it
 # for their lifetime (loading the descriptor once per process, not once per region).
 WORKER_TASKS = 100
-
-
 _worker_inpainter: RegionInpainter | None = None
 
 

@@ -21,7 +21,6 @@ from .regions import Region, owned_pixels, source_patches, with_enough_sources
 
 log = logging.getLogger(__name__)
 
-
 #: Patch sides tried, in pixel mode, for a window with no fully known patch of the configured
 #: size, before the diffusion fill.
 FALLBACK_PATCHES = (7, 5, 3)

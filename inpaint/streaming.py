@@ -3,18 +3,21 @@ pixels patched in, so that a panel larger than memory is written with bounded me
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .dtypes import to_float
-from .inpainter import RegionResult
 
-PREVIEW_SIDE = 1600
+if TYPE_CHECKING:
+    from .inpainter import RegionResult
 
-
+PREVIEW_SIDE = 1600   # longest side of the preview montage's images
 STREAM_BAND_BYTES = 64 << 20   # rows copied input -> output per write, bounded by this size
 
 
 def preview_step(meta) -> int:
+    """Subsampling step of the preview of a ``meta.height`` x ``meta.width`` raster."""
     return max(1, -(-max(meta.height, meta.width) // PREVIEW_SIDE))
 
 
