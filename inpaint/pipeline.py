@@ -80,6 +80,10 @@ class RunConfig:
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
     texture_weight: float = 0.0   # weight of the unary's texture term (0 = off)
     crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
+    structure_sigma: float = 0.0  # > 0: lacunae's low frequencies (below this Gaussian, px)
+    structure: str = "prefill"    #   from "prefill" or "blend" (label average), detail copied
+    detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
+    crack_fill: str = "prefill"   # cracks keep the "prefill" or its "mean" with the label blend
     correction: str = "harmonic"
     use_context: bool = True
     ir_dtype: str = "float32"
@@ -121,6 +125,8 @@ class RunConfig:
             temperature=self.temperature, soft_compose=self.soft_compose,
             composition=self.composition, seam_smooth=self.seam_smooth,
             texture_weight=self.texture_weight, crack_width=self.crack_width,
+            structure_sigma=self.structure_sigma, structure=self.structure,
+            detail_gain=self.detail_gain, crack_fill=self.crack_fill,
             correction=self.correction, use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))
