@@ -345,6 +345,12 @@ def test_blend_skips_zero_weight_patches_with_an_unchanged_result(monkeypatch):
     weights = rng.random((len(tops), labels))
     weights[::2] = np.eye(labels)[rng.integers(0, labels, len(weights[::2]))]   # one-hot rows
     weights = weights.ravel()
+    pasted = []
+    original = compose_module.blend_patches
+
+    def counting(*args, **kwargs):
+        pasted.append(len(args[1]))
+        return original(*args, **kwargs)
     for correction in ("none", "harmonic"):
         # the reference pastes every patch, zero weights included
         blend, wsum = compose_module.blend_patches(image, node_tops, node_lefts, label_tops,
@@ -353,12 +359,7 @@ def test_blend_skips_zero_weight_patches_with_an_unchanged_result(monkeypatch):
         if correction == "harmonic":
             residual = np.where(((wsum > 0) & ~hole)[:, :, None], image - blend, 0.0)
             expected = expected + compose_module.harmonic_extension(residual, hole)
-        pasted = []
-        original = compose_module.blend_patches
-
-        def counting(*args, **kwargs):
-            pasted.append(len(args[1]))
-            return original(*args, **kwargs)
+        pasted.clear()
         monkeypatch.setattr(compose_module, "blend_patches", counting)
         out = compose(image, hole, node_tops, node_lefts, label_tops, label_lefts, patch,
                       patch_weights=weights, correction=correction)
