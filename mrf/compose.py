@@ -18,8 +18,11 @@ Then, for both, a harmonic offset correction: a copied patch seldom has exactly 
 of the place it is pasted to. On known pixels the pasted patches can be compared with the truth;
 that residual is extended into the hole by solving Laplace's equation (a membrane, as in
 seamless cloning) and added, so the fill keeps the patches' texture but meets the surrounding
-paint without a step. Finally thin cracks may keep the pre-fill (``crack_blend``). Only hole
-pixels are ever written.
+paint without a step. Optionally (``structure_sigma`` > 0) a structure/texture split: the
+fill's low frequencies from a smooth reconstruction (the pre-fill or the label blend), its
+detail from the copies, fainter detail raised towards the surrounding paint's
+(``structure_texture``). Finally thin cracks may keep the pre-fill or another smooth fill
+(``crack_blend``). Only hole pixels are ever written.
 """
 
 from __future__ import annotations
