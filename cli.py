@@ -334,6 +334,19 @@ def mrf_options(func):
         config_option("--texture-weight", field="texture_weight", type=click.FloatRange(0),
                       help="Weight of a unary term that prefers sources whose fine detail "
                            "matches the paint around the loss (more texture, lower hole-PSNR)."),
+        config_option("--structure-sigma", field="structure_sigma", type=click.FloatRange(0),
+                      help="copy: > 0 splits lacunae at a Gaussian of this sigma (px): the "
+                           "smooth part from --structure, the fine detail from the copied "
+                           "patches (0 = off)."),
+        config_option("--structure", field="structure", type=click.Choice(["prefill", "blend"]),
+                      help="Smooth part of lacunae under --structure-sigma: the pre-fill or the "
+                           "average of the kept labels (blend)."),
+        config_option("--detail-gain", field="detail_gain", type=click.FloatRange(1),
+                      help="Copied detail fainter than the paint around it is raised up to "
+                           "this factor (needs --structure-sigma > 0; 1 = off)."),
+        config_option("--crack-fill", field="crack_fill", type=click.Choice(["prefill", "mean"]),
+                      help="What pixels within --crack-width take: the pre-fill, or its mean "
+                           "with the average of the kept labels."),
         config_option("--unary", field="unary", type=click.Choice(["pixel", "field"]),
                       help="Distance that re-ranks the descriptor shortlist and is the unary "
                            "cost: masked pixel SSD (pixel), or the masked descriptor distance "
@@ -360,8 +373,8 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, prefill, composition, crack_width, seam_smooth, texture_weight, unary,
-                no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
+                passes, prefill, composition, crack_width, seam_smooth, texture_weight,
+                structure_sigma, structure, detail_gain, crack_fill, unary, no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
     from inpaint.config import RunConfig
     from inpaint.plan import parse_size
 
@@ -370,7 +383,9 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
                          patch_size=patch_size or None, labels=labels, shortlist=shortlist,
                          iterations=iterations, passes=passes, prefill=prefill,
                          composition=composition, crack_width=crack_width,
-                         seam_smooth=seam_smooth, texture_weight=texture_weight, unary=unary,
+                         seam_smooth=seam_smooth, texture_weight=texture_weight,
+                         structure_sigma=structure_sigma, structure=structure,
+                         detail_gain=detail_gain, crack_fill=crack_fill, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
                          memory_budget=parse_size(memory_budget), window=window, margin=margin,
                          workers=workers)

@@ -19,6 +19,7 @@ whole images, a zoom on the largest lacuna of each image (``quality_lacunae.png`
 plot of every method on both axes (``quality_scatter.png``).
 
     python benchmarks/quality.py [--quick] [--methods v128,pixel,telea] [--set shortlist=32]
+                                 [--images grass,gravel]
 """
 
 from __future__ import annotations
@@ -298,6 +299,9 @@ def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--methods", default="", help="comma-separated subset of methods")
     p.add_argument("--coverage", type=float, default=0.05, help="paint-loss share of pixels")
+    p.add_argument("--images", default="",
+                   help="comma-separated subset of image names (e.g. grass,gravel) for quick "
+                        "comparisons; masks keep their seeds")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="change one `inpaint run` option of this project's methods, e.g. "
                         "shortlist=32 (repeatable; RunConfig field names)")
@@ -306,7 +310,10 @@ def main() -> None:
     overrides = config_overrides(args.set)
     table = methods([m for m in args.methods.split(",") if m] or None, overrides)
     cases = []
+    wanted = [n for n in args.images.split(",") if n]
     for k, (name, truth) in enumerate(test_images(args.quick)):
+        if wanted and name not in wanted:
+            continue
         cfg = PaintLossConfig(coverage=args.coverage, seed=100 + k)
         mask = paint_loss_mask(truth.shape[:2], cfg)
         damaged = truth.copy()
@@ -334,7 +341,7 @@ def main() -> None:
     montage(cases, list(table), args.out)
     lacuna_montage(cases, list(table), args.out)
     scatter(summary, args.out)
-    ski = ski_comparison(args.out, args.quick, overrides)
+    ski = ski_comparison(args.out, args.quick or bool(wanted), overrides)
     payload = {"summary": summary,
                "images": [{k: c[k] for k in ("image", "shape", "coverage", "scores")}
                           for c in cases],

@@ -39,6 +39,11 @@ class RunConfig:
     texture_weight: float = _MRF.texture_weight  # weight of the unary's texture term (0 = off)
     crack_width: float = _MRF.crack_width     # missing pixels this close (px) to known paint
     #                                           keep the pre-fill
+    structure_sigma: float = _MRF.structure_sigma  # > 0: lacunae's low frequencies (below this
+    #                                           Gaussian, px) from ``structure``, detail copied
+    structure: str = _MRF.structure           # "prefill" or "blend" (label average)
+    detail_gain: float = _MRF.detail_gain     # copied detail raised up to this factor
+    crack_fill: str = _MRF.crack_fill         # cracks: "prefill" or its "mean" with the blend
     correction: str = _MRF.correction
     use_context: bool = _MRF.use_context
     ir_dtype: str = "float32"
@@ -80,6 +85,8 @@ class RunConfig:
             temperature=self.temperature, soft_compose=self.soft_compose,
             composition=self.composition, seam_smooth=self.seam_smooth,
             texture_weight=self.texture_weight, crack_width=self.crack_width,
+            structure_sigma=self.structure_sigma, structure=self.structure,
+            detail_gain=self.detail_gain, crack_fill=self.crack_fill,
             correction=self.correction, use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))

@@ -18,8 +18,11 @@ Then, for both, a harmonic offset correction: a copied patch seldom has exactly 
 of the place it is pasted to. On known pixels the pasted patches can be compared with the truth;
 that residual is extended into the hole by solving Laplace's equation (a membrane, as in
 seamless cloning) and added, so the fill keeps the patches' texture but meets the surrounding
-paint without a step. Finally thin cracks may keep the pre-fill (``crack_blend``). Only hole
-pixels are ever written.
+paint without a step. Optionally (``structure_sigma`` > 0) a structure/texture split: the
+fill's low frequencies from a smooth reconstruction (the pre-fill or the label blend), its
+detail from the copies, fainter detail raised towards the surrounding paint's
+(``structure_texture``). Finally thin cracks may keep the pre-fill or another smooth fill
+(``crack_blend``). Only hole pixels are ever written.
 """
 
 from __future__ import annotations
@@ -179,6 +182,10 @@ def compose(
     rank: np.ndarray | None = None,
     seam_smooth: int = 1,
     crack_width: float = 0.0,
+    structure: np.ndarray | None = None,
+    structure_sigma: float = 0.0,
+    detail_gain: float = 1.0,
+    crack_fill: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill ``hole`` of ``image`` (H, W, C) float in [0, 1] with the label patches placed at the
     node corners. Returns a new float32 image; pixels outside ``hole`` are ``image``'s, unchanged.
@@ -188,6 +195,9 @@ def compose(
     distinct integers, smaller = pasted first).
     crack_width: missing pixels at most this far (px) from known paint keep ``image``'s value
     there, i.e. the pre-fill (see ``crack_blend``); 0 = the patches fill every missing pixel.
+    structure, structure_sigma: when sigma > 0, the fill's frequencies below a Gaussian of
+    ``structure_sigma`` px come from ``structure`` (H, W, C; default ``image``, i.e. the
+    pre-fill), the detail above it from the patches (see ``structure_texture``).
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}")
@@ -200,6 +210,13 @@ def compose(
         pixel_weights = seam_weights(
             first_owner(node_tops, node_lefts, rank, patch, hole.shape), seam_smooth)
         patch_weights = None
+    elif patch_weights is not None:
+        # a patch of weight 0 adds exactly nothing (0 * value, 0 to the weight sum): skip it,
+        # e.g. the nine zeros of every one-hot row, instead of cutting and pasting its pixels
+        used = np.flatnonzero(np.asarray(patch_weights) != 0)
+        node_tops, node_lefts, label_tops, label_lefts, patch_weights = (
+            np.asarray(a)[used] for a in (node_tops, node_lefts, label_tops, label_lefts,
+                                          patch_weights))
     blend, wsum = blend_patches(image, node_tops, node_lefts, label_tops, label_lefts, patch,
                                 power=power, patch_weights=patch_weights,
                                 pixel_weights=pixel_weights)
@@ -210,10 +227,50 @@ def compose(
         # residual = truth - blend on known pixels that patches covered; 0 where none did
         residual = np.where(((wsum > 0) & ~hole)[:, :, None], image - blend, 0.0)
         fill = fill + harmonic_extension(residual, hole)
+    if structure_sigma > 0:
+        fill = structure_texture(fill, image if structure is None else structure, hole,
+                                 structure_sigma, image, detail_gain, float(patch))
     if crack_width > 0:
-        fill = crack_blend(fill, image[hole], hole, crack_width)
+        fill = crack_blend(fill, (image if crack_fill is None else crack_fill)[hole], hole,
+                           crack_width)
     out = image.astype(np.float32, copy=True)
     out[hole] = np.clip(fill, 0.0, 1.0)
+    return out
+
+
+def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.ndarray,
+                      sigma: float, image: np.ndarray | None = None, gain: float = 1.0,
+                      width: float = 9.0) -> np.ndarray:
+    """Low frequencies from ``structure``, detail from the patches: patch_fill + G(S - C).
+
+    C is the image with its hole holding ``patch_fill`` (n_hole, C), S the ``structure`` image
+    (H, W, C); both equal the paint outside the hole, so S - C vanishes there and G (a Gaussian
+    of ``sigma`` px) spreads only the hole's low-frequency disagreement. The result's
+    difference to S is the detail of C - S above ``sigma``: copied texture keeps its grain, but
+    its brightness and colour follow the smooth reconstruction, which is right more often than a
+    copied patch's mean. Returns (n_hole, C) in the raster order of ``hole``.
+
+    gain > 1: where the copied detail (C minus its Gaussian of ``sigma``) is weaker than the
+    known paint's around it (``image``; both as Gaussian averages of width ``width`` px), it is
+    raised by their RMS ratio, at most ``gain``.
+    """
+    difference = np.zeros(structure.shape, np.float64)
+    difference[hole] = structure[hole] - patch_fill
+    low = ndimage.gaussian_filter(difference, (sigma, sigma, 0), mode="mirror")
+    out = patch_fill + low[hole]
+    if gain > 1 and image is not None:
+        composed = image.astype(np.float64, copy=True)
+        composed[hole] = patch_fill
+        detail = composed - ndimage.gaussian_filter(composed, (sigma, sigma, 0), mode="mirror")
+        energy = (detail ** 2).sum(axis=2)
+        known = (~hole).astype(np.float64)
+        holef = hole.astype(np.float64)
+        expected = (ndimage.gaussian_filter(energy * known, width)
+                    / np.maximum(ndimage.gaussian_filter(known, width), 1e-12))
+        actual = (ndimage.gaussian_filter(energy * holef, width)
+                  / np.maximum(ndimage.gaussian_filter(holef, width), 1e-12))
+        factor = np.clip(np.sqrt(expected / np.maximum(actual, 1e-12)), 1.0, gain)
+        out = out + ((factor - 1.0)[:, :, None] * detail)[hole]
     return out
 
 

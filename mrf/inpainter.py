@@ -27,6 +27,12 @@ from .lattice import build_lattice
 #: better than one after the fsr pre-fill (benchmarks/quality.py).
 MAX_PASSES = 5
 
+#: Sources of the fill's low frequencies when ``structure_sigma`` > 0.
+STRUCTURES = ("prefill", "blend")
+
+#: What thin cracks keep: the pre-fill, or its average with the label mean.
+CRACK_FILLS = ("prefill", "mean")
+
 #: Label pixels of all nodes are cut once and shared by re-ranking and pruning below this size.
 PATCH_CACHE_BYTES = 256 << 20
 
@@ -57,6 +63,11 @@ class MRFConfig:
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
     texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary
     crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
+    structure_sigma: float = 0.0  # > 0: fill's frequencies below this Gaussian (px) from
+    #                               ``structure``, its detail from the patches
+    structure: str = "prefill"    # the low frequencies: "prefill" or "blend" (label average)
+    detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
+    crack_fill: str = "prefill"   # cracks keep the "prefill" or its "mean" with the label blend
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
@@ -83,6 +94,16 @@ class MRFConfig:
             raise ValueError(f"seam smoothing must be 0..{self.patch_size // 2} passes")
         if not (np.isfinite(self.crack_width) and self.crack_width >= 0):
             raise ValueError("crack width must be a finite number >= 0")
+        if not (np.isfinite(self.structure_sigma) and self.structure_sigma >= 0):
+            raise ValueError("structure sigma must be a finite number >= 0")
+        if not (np.isfinite(self.detail_gain) and self.detail_gain >= 1):
+            raise ValueError("detail gain must be a finite number >= 1")
+        if self.detail_gain > 1 and not self.structure_sigma > 0:
+            raise ValueError("detail gain acts on the detail layer: it needs structure sigma > 0")
+        if self.crack_fill not in CRACK_FILLS:
+            raise ValueError(f"crack fill must be one of {CRACK_FILLS}")
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"structure must be one of {STRUCTURES}")
         if not (np.isfinite(self.texture_weight) and self.texture_weight >= 0):
             raise ValueError("texture weight must be a finite number >= 0")
         if self.passes > MAX_PASSES:
@@ -214,15 +235,39 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
              order) -> np.ndarray:
     """Paste the labels NCMP chose (``copy``) or all kept labels (``blend``)."""
     patch = cfg.patch_size
-    if cfg.composition == "copy":
-        # one label per node, pasted in pruning order (most confident first)
-        rank = np.empty(lattice.n_nodes, dtype=np.int64)
-        rank[order] = np.arange(lattice.n_nodes)
-        nodes = np.arange(lattice.n_nodes)
-        return compose(image, hole, lattice.tops, lattice.lefts,
-                       kept_tops[nodes, result.labels], kept_lefts[nodes, result.labels], patch,
-                       correction=cfg.correction, composition="copy", rank=rank,
-                       seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width)
+    # the label average (the MRF's expectation: smoother, and closer than the pre-fill) when
+    # the structure or the crack fill needs it
+    label_mean = None
+    if (cfg.structure_sigma > 0 and cfg.structure == "blend"
+            and cfg.composition == "copy") or (cfg.crack_width > 0 and cfg.crack_fill == "mean"):
+        label_mean = _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
+                            crack_width=0.0, structure_sigma=0.0)
+    # thin cracks: the pre-fill, or its average with the label mean (two estimators that err
+    # differently)
+    crack_fill = 0.5 * (label_mean + image) if cfg.crack_fill == "mean" and \
+        label_mean is not None else None
+    if cfg.composition == "blend":
+        return _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
+                      crack_width=cfg.crack_width, structure_sigma=cfg.structure_sigma,
+                      crack_fill=crack_fill)
+    structure = label_mean if cfg.structure == "blend" else None
+    # one label per node, pasted in pruning order (most confident first)
+    rank = np.empty(lattice.n_nodes, dtype=np.int64)
+    rank[order] = np.arange(lattice.n_nodes)
+    nodes = np.arange(lattice.n_nodes)
+    return compose(image, hole, lattice.tops, lattice.lefts,
+                   kept_tops[nodes, result.labels], kept_lefts[nodes, result.labels], patch,
+                   correction=cfg.correction, composition="copy", rank=rank,
+                   seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width,
+                   structure=structure, structure_sigma=cfg.structure_sigma,
+                   detail_gain=cfg.detail_gain, crack_fill=crack_fill)
+
+
+def _blend(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result, *,
+           crack_width: float, structure_sigma: float,
+           crack_fill: np.ndarray | None = None) -> np.ndarray:
+    """Every kept label pasted with a tent weight times its weight (belief or one-hot)."""
+    patch = cfg.patch_size
     weights = result.beliefs
     if not cfg.soft_compose:
         weights = np.eye(weights.shape[1])[result.labels]
@@ -237,7 +282,8 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
     return compose(image, hole, np.repeat(lattice.tops, n_labels),
                    np.repeat(lattice.lefts, n_labels), kept_tops.ravel(), kept_lefts.ravel(),
                    patch, power=cfg.blend_power, correction=cfg.correction,
-                   patch_weights=weights.ravel(), crack_width=cfg.crack_width)
+                   patch_weights=weights.ravel(), crack_width=crack_width,
+                   structure_sigma=structure_sigma, crack_fill=crack_fill)
 
 
 def _search(cfg, field_, lattice, candidates, context, image, hole, progress,

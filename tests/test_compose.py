@@ -322,7 +322,136 @@ def test_run_options_reach_the_inpainter():
         return run(image, mask, RunConfig(**base, **kw)).image
     default = result()
     for change in (dict(composition="blend"), dict(prefill="telea"), dict(crack_width=0.0),
-                   dict(texture_weight=100.0), dict(seam_smooth=0)):
+                   dict(texture_weight=100.0), dict(seam_smooth=0),
+                   dict(structure_sigma=1.5, structure="blend"), dict(crack_fill="mean")):
         other = result(**change)
         assert np.array_equal(other[~mask], image[~mask])
         assert np.abs(other.astype(int) - default).max() > 0, change
+
+
+def test_blend_skips_zero_weight_patches_with_an_unchanged_result(monkeypatch):
+    """One-hot rows (nine zero weights of ten): only the weighted patches are cut and pasted,
+    and the fill is bit for bit what pasting every patch (zeros included) gives."""
+    import mrf.compose as compose_module
+
+    image, hole, tops, lefts, lt, ll, _, patch = _random_case(7)
+    _, owner = _sequential_paste(image, hole, tops, lefts, lt, ll, np.arange(len(tops)), patch)
+    hole &= owner >= 0
+    rng = np.random.default_rng(7)
+    labels = 10
+    node_tops, node_lefts = np.repeat(tops, labels), np.repeat(lefts, labels)
+    label_tops = rng.integers(0, image.shape[0] - patch + 1, len(node_tops))
+    label_lefts = rng.integers(0, image.shape[1] - patch + 1, len(node_tops))
+    weights = rng.random((len(tops), labels))
+    weights[::2] = np.eye(labels)[rng.integers(0, labels, len(weights[::2]))]   # one-hot rows
+    weights = weights.ravel()
+    pasted = []
+    original = compose_module.blend_patches
+
+    def counting(*args, **kwargs):
+        pasted.append(len(args[1]))
+        return original(*args, **kwargs)
+    for correction in ("none", "harmonic"):
+        # the reference pastes every patch, zero weights included
+        blend, wsum = compose_module.blend_patches(image, node_tops, node_lefts, label_tops,
+                                                   label_lefts, patch, patch_weights=weights)
+        expected = blend[hole]
+        if correction == "harmonic":
+            residual = np.where(((wsum > 0) & ~hole)[:, :, None], image - blend, 0.0)
+            expected = expected + compose_module.harmonic_extension(residual, hole)
+        pasted.clear()
+        monkeypatch.setattr(compose_module, "blend_patches", counting)
+        out = compose(image, hole, node_tops, node_lefts, label_tops, label_lefts, patch,
+                      patch_weights=weights, correction=correction)
+        monkeypatch.setattr(compose_module, "blend_patches", original)
+        assert pasted == [int((weights != 0).sum())] and pasted[0] < len(weights)
+        np.testing.assert_array_equal(out[hole], np.clip(expected, 0, 1).astype(np.float32))
+        np.testing.assert_array_equal(out[~hole], image[~hole])
+
+
+def _texture_on_relief(size: int = 64):
+    """A periodic texture (period 4) on a smooth, non-harmonic relief (a bright bump in the
+    middle), the bump's low-pass, and a 30 px lacuna over the bump."""
+    y, x = np.mgrid[:size, :size]
+    texture = 0.12 * np.sign(np.sin(2 * np.pi * (x + 0.5) / 4) * np.sin(2 * np.pi * (y + 0.5) / 4))
+    relief = 0.35 + 0.3 * np.exp(-((y - size / 2) ** 2 + (x - size / 2) ** 2) / (2 * 9.0 ** 2))
+    truth = np.repeat((relief + texture)[:, :, None], 3, axis=2)
+    hole = np.zeros((size, size), bool)
+    hole[17:47, 17:47] = True
+    return truth, texture, relief, hole
+
+
+def test_structure_texture_takes_low_frequencies_from_the_structure_and_detail_from_copies():
+    """Copies of the right texture pasted at the wrong brightness (the flat level around the
+    bump): the split keeps their grain and takes the bump from the smooth structure, so the
+    interior matches the truth in texture (gradient ratio 0.9-1.1) and in level; without it
+    the bump is missing."""
+    from mrf.compose import structure_texture
+
+    truth, texture, relief, hole = _texture_on_relief()
+    structure = np.repeat(ndimage.gaussian_filter(relief, 3.0)[:, :, None], 3, axis=2)
+    copies = np.repeat((0.35 + texture)[:, :, None], 3, axis=2)   # texture, flat level
+    fill = structure_texture(copies[hole], structure, hole, sigma=2.0)
+    out = truth.copy()
+    out[hole] = fill
+    inner = ndimage.binary_erosion(hole, iterations=6)
+    ratio = _grey_gradient(out)[inner].mean() / _grey_gradient(truth)[inner].mean()
+    assert 0.9 <= ratio <= 1.1, ratio
+    split_error = np.abs(out - truth)[inner].mean()
+    copy_error = np.abs(copies - truth)[inner].mean()
+    assert split_error < 0.3 * copy_error, (split_error, copy_error)
+    # the structure alone is smooth: its texture is gone
+    smooth = truth.copy()
+    smooth[hole] = structure[hole]
+    assert _grey_gradient(smooth)[inner].mean() < 0.5 * _grey_gradient(truth)[inner].mean()
+
+
+def test_detail_gain_restores_the_grain_of_faint_copies():
+    """Copies of the right texture at half its contrast: a gain of up to 2 raises their detail
+    to the surrounding paint's (interior gradient ratio 0.9-1.1); gain 1 leaves it at ~0.5.
+    Copies already as textured as the paint are left as they are."""
+    from mrf.compose import structure_texture
+
+    truth, texture, relief, hole = _texture_on_relief()
+    structure = np.repeat(ndimage.gaussian_filter(relief, 3.0)[:, :, None], 3, axis=2)
+    inner = ndimage.binary_erosion(hole, iterations=6)
+
+    def ratio(copy_contrast, gain):
+        copies = np.repeat((relief + copy_contrast * texture)[:, :, None], 3, axis=2)
+        out = truth.copy()
+        out[hole] = structure_texture(copies[hole], structure, hole, 2.0, truth, gain, 9.0)
+        return _grey_gradient(out)[inner].mean() / _grey_gradient(truth)[inner].mean()
+    assert 0.9 <= ratio(0.5, 2.0) <= 1.1
+    assert ratio(0.5, 1.0) < 0.6
+    assert 0.9 <= ratio(1.0, 2.0) <= 1.1     # never raised beyond the paint's own detail
+
+
+def test_structure_and_crack_fill_reach_the_composition():
+    """``structure="blend"``: the copy's low frequencies come from the label blend (the copy
+    plus a Gaussian of blend - copy); ``crack_fill="mean"``: the crack rim holds the average of
+    the pre-fill and the label blend; the detail gain reaches compose; only hole pixels change."""
+    from mrf.compose import structure_texture
+    from mrf.inpainter import _compose
+
+    image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(2)
+    base = dict(patch_size=7, step=3, seam_smooth=0, correction="none")
+    copy = _compose(MRFConfig(**base, crack_width=0.0), image, hole, lattice, kept_tops,
+                    kept_lefts, result, order)
+    blend = _compose(MRFConfig(**base, composition="blend", crack_width=0.0), image, hole,
+                     lattice, kept_tops, kept_lefts, result, order)
+    split = _compose(MRFConfig(**base, crack_width=0.0, structure_sigma=1.5,
+                               structure="blend"),
+                     image, hole, lattice, kept_tops, kept_lefts, result, order)
+    expected = structure_texture(copy[hole].astype(np.float64), blend, hole, 1.5)
+    np.testing.assert_allclose(split[hole], np.clip(expected, 0, 1), atol=1e-5)
+    np.testing.assert_array_equal(split[~hole], image[~hole])
+    cracked = _compose(MRFConfig(**base, crack_width=2.0, crack_fill="mean"), image, hole,
+                       lattice, kept_tops, kept_lefts, result, order)
+    rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
+    np.testing.assert_allclose(cracked[rim], 0.5 * (image[rim] + blend[rim]), atol=1e-5)
+    np.testing.assert_array_equal(cracked[~hole], image[~hole])
+    gained = _compose(MRFConfig(**base, crack_width=0.0, structure_sigma=1.5,
+                                structure="blend", detail_gain=2.0),
+                      image, hole, lattice, kept_tops, kept_lefts, result, order)
+    assert np.abs(gained - split).max() > 1e-3
+    np.testing.assert_array_equal(gained[~hole], image[~hole])
