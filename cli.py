@@ -279,11 +279,18 @@ class ConfigOption(click.Option):
 
 @functools.cache
 def run_defaults() -> dict:
-    """RunConfig's field defaults, by field name."""
+    """RunConfig's field defaults, by field name. Loading them loads the libraries (seconds,
+    while click parses, before a command's handler is in place): Ctrl-C meanwhile is the same
+    one line and exit 130."""
     import dataclasses
 
-    from inpaint.config import RunConfig
-
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, _interrupted_while_loading) if main_thread else None
+    try:
+        from inpaint.config import RunConfig
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, before)
     return {f.name: f.default for f in dataclasses.fields(RunConfig)}
 
 
