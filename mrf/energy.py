@@ -68,8 +68,11 @@ def strip_ssd(first: np.ndarray, second: np.ndarray, offset: tuple[int, int]) ->
     """
     patch = first.shape[-2]
     (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
-    a = first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1).astype(np.float32)
-    b = second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1).astype(np.float32)
+    # the strips are copied by the reshape (they are not contiguous); no second copy when the
+    # pixels are float32 already
+    a = first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1)
+    b = second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1)
+    a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
     sq_a = (a * a).sum(-1)[..., :, None]
     sq_b = (b * b).sum(-1)[..., None, :]
     cross = np.matmul(a, np.swapaxes(b, -1, -2))
