@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from patches import patch_view
+
 from .energy import strip_ssd
 
 
@@ -79,9 +81,7 @@ class _LabelPixels:
 
     def __init__(self, image, label_tops, label_lefts, patch, patches, cache_bytes):
         self.tops, self.lefts = label_tops, label_lefts
-        window = (patch, patch) + image.shape[2:]
-        view = np.lib.stride_tricks.sliding_window_view(image, window)
-        self.windows = view[(slice(None), slice(None)) + (0,) * (image.ndim - 2)]
+        self.windows = patch_view(image, patch)
         per_node = label_tops.shape[1] * patch * patch * int(np.prod(image.shape[2:])) * 4
         if patches is None and label_tops.shape[0] * per_node <= cache_bytes:
             patches = _cut(self.windows, label_tops, label_lefts)

@@ -498,7 +498,7 @@ def test_prune_labels_cuts_label_pixels_once_when_they_fit_the_cache(monkeypatch
     and at each use when nothing fits (cache_bytes=0); given ``patches`` are used as they are.
     The result is the same every way."""
     import mrf.inference as inference
-    from mrf.energy import gather
+    from patches import extract_patches
 
     s, unary, weight = _prune_inputs(0)
     lat = s.lattice
@@ -512,8 +512,8 @@ def test_prune_labels_cuts_label_pixels_once_when_they_fit_the_cache(monkeypatch
     results = {}
     cases = {"fits": dict(cache_bytes=size), "too big": dict(cache_bytes=size - 1),
              "one node": dict(cache_bytes=per_node), "none": dict(cache_bytes=0),
-             "given": dict(patches=gather(s.image, s.label_tops, s.label_lefts, s.patch,
-                                          s.patch))}
+             "given": dict(patches=extract_patches(s.image, s.label_tops, s.label_lefts,
+                                                   s.patch))}
     for name, kwargs in cases.items():
         calls.clear()
         results[name] = prune_labels(*args, **kwargs)
