@@ -29,16 +29,24 @@ import shlex  # noqa: E402
 
 import click  # noqa: E402
 
-from descriptor import CheckpointError  # noqa: E402
 from inpaint.errors import InpaintError  # noqa: E402
-from masks import MaskError  # noqa: E402
 
 if _loading:   # from here on a command's _expected_errors turns Ctrl-C into the same line
     signal.signal(signal.SIGINT, _sigint_before)
 
-# What a user can cause; anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS = (InpaintError, CheckpointError, MaskError, FileNotFoundError, PermissionError,
-                   IsADirectoryError, NotADirectoryError)
+# What a user can cause; anything else is a bug and keeps its traceback. The libraries (torch,
+# rasterio, FAISS...) are imported by the commands that need them, not here, so that
+# `inpaint --help` starts at once: their errors are looked up when an error is being handled
+# (a module that was never imported cannot have raised its error).
+_EXPECTED_ERRORS = (InpaintError, FileNotFoundError, PermissionError, IsADirectoryError,
+                    NotADirectoryError)
+_LIBRARY_ERRORS = (("descriptor.checkpoint", "CheckpointError"), ("masks.io", "MaskError"))
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The user-caused error types, those of the libraries loaded so far included."""
+    return _EXPECTED_ERRORS + tuple(getattr(sys.modules[module], name)
+                                    for module, name in _LIBRARY_ERRORS if module in sys.modules)
 
 
 def _expected_errors(func):
@@ -59,7 +67,7 @@ def _expected_errors(func):
                 raise
             raise click.ClickException("the GPU ran out of memory: lower --memory-budget or "
                                        "use --device cpu") from None
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             raise click.ClickException(str(exc).strip().splitlines()[0] or type(exc).__name__) \
                 from None
         except _Terminated:
@@ -112,7 +120,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     for chatty in ("faiss", "distributed", "bokeh", "tornado"):   # libraries' INFO chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    # GDAL's errors reach the user as the one Error line (inpaint.io); logged as well they are
+    # GDAL's errors reach the user as the one Error line (inpaint.raster); logged as well they are
     # only noise before it (kept with -vv)
     logging.getLogger("rasterio").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
     if verbose <= 1:
@@ -256,73 +264,95 @@ def finetune(checkpoint, image, mask, invert_mask, out, patches, max_epochs, see
 
 
 # --------------------------------------------------------------------------- run / demo
+class ConfigOption(click.Option):
+    """An option whose default is a ``RunConfig`` field's default (``inpaint/config.py``, the
+    one source of the run's defaults), shown in ``--help`` and read only when needed, so that
+    ``inpaint --help`` does not load the libraries behind RunConfig."""
+
+    def __init__(self, *args, field: str, **kwargs):
+        super().__init__(*args, show_default=True, **kwargs)
+        self.config_field = field
+
+    def get_default(self, ctx, call: bool = True):
+        return run_defaults()[self.config_field]
+
+
+@functools.cache
+def run_defaults() -> dict:
+    """RunConfig's field defaults, by field name."""
+    import dataclasses
+
+    from inpaint.config import RunConfig
+
+    return {f.name: f.default for f in dataclasses.fields(RunConfig)}
+
+
+def config_option(*decls, field: str, **kwargs):
+    return click.option(*decls, cls=ConfigOption, field=field, **kwargs)
+
+
 def mrf_options(func):
     """Options shared by ``run`` and ``demo``: descriptor, device and MRF parameters."""
     options = [
-        click.option("--descriptor", default="v128", show_default=True,
-                     help="Built-in descriptor (v128, v32, chen, vae), a checkpoint path, or "
-                          "'none' "
-                          "for pixel mode (raw-pixel SSD, the reference the descriptors must "
-                          "beat)."),
-        click.option("--device", default="auto", show_default=True,
-                     help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N."),
-        click.option("--patch-step", "patch_step", default=3, show_default=True,
-                     type=click.IntRange(1),
-                     help="Lattice step g between patch nodes; smaller steps suit thin cracks."),
-        click.option("--patch-size", type=click.IntRange(0), default=9, show_default=True,
-                     help="Patch side (0 = 2g+1). The chen descriptor needs 16, a vae its "
-                          "training patch size (16 for the built-in)."),
-        click.option("--labels", default=10, show_default=True,
-                     help="Labels per node kept by the pruning pass (L)."),
-        click.option("--shortlist", default=64, show_default=True,
-                     help="Candidates per node found by FAISS and re-ranked exactly."),
-        click.option("--iterations", default=10, show_default=True,
-                     help="NCMP iterations (stops earlier when no label changes)."),
-        click.option("--passes", default=1, show_default=True, type=click.IntRange(1, 5),
-                     help="Search + inference passes; later passes search with the previous "
-                          "fill (measured no better than one pass after the fsr pre-fill)."),
-        click.option("--prefill", type=click.Choice(["fsr", "telea"]), default="fsr",
-                     show_default=True,
-                     help="First guess of the losses, the query of the candidate search and "
-                          "the fill of thin cracks: OpenCV contrib's frequency-selective "
-                          "reconstruction (fsr) or fast marching (telea, smooth)."),
-        click.option("--composition", type=click.Choice(["copy", "blend"]), default="copy",
-                     show_default=True,
-                     help="copy: each node's chosen patch pasted in priority order with "
-                          "smoothed seams (copied texture); blend: overlapping labels averaged "
-                          "by belief (higher hole-PSNR, smooth fills)."),
-        click.option("--crack-width", default=2.0, show_default=True,
-                     type=click.FloatRange(0),
-                     help="Missing pixels up to about this far (px) from known paint take the "
-                          "pre-fill instead of a patch, cross-faded over 1 px around it (0 = "
-                          "patches everywhere)."),
-        click.option("--seam-smooth", default=1, show_default=True, type=click.IntRange(0, 8),
-                     help="copy: binomial smoothing passes across the seams between patches "
-                          "(at most half the patch side)."),
-        click.option("--texture-weight", default=0.0, show_default=True,
-                     type=click.FloatRange(0),
-                     help="Weight of a unary term that prefers sources whose fine detail "
-                          "matches the paint around the loss (more texture, lower hole-PSNR)."),
-        click.option("--unary", type=click.Choice(["pixel", "field"]), default="pixel",
-                     show_default=True,
-                     help="Distance that re-ranks the descriptor shortlist and is the unary "
-                          "cost: masked pixel SSD (pixel), or the masked descriptor distance "
-                          "of the papers (field; measured 0.2 dB lower and 3x slower, "
-                          "benchmarks/results/variants/unary_field)."),
+        config_option("--descriptor", field="descriptor", type=str,
+                      help="Built-in descriptor (v128, v32, chen, vae), a checkpoint path, or "
+                           "'none' "
+                           "for pixel mode (raw-pixel SSD, the reference the descriptors must "
+                           "beat)."),
+        config_option("--device", field="device", type=str,
+                      help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N."),
+        config_option("--patch-step", "patch_step", field="patch_step", type=click.IntRange(1),
+                      help="Lattice step g between patch nodes; smaller steps suit thin cracks."),
+        config_option("--patch-size", field="patch_size", type=click.IntRange(0),
+                      help="Patch side (0 = 2g+1). The chen descriptor needs 16, a vae its "
+                           "training patch size (16 for the built-in)."),
+        config_option("--labels", field="labels", type=int,
+                      help="Labels per node kept by the pruning pass (L)."),
+        config_option("--shortlist", field="shortlist", type=int,
+                      help="Candidates per node found by FAISS and re-ranked exactly."),
+        config_option("--iterations", field="iterations", type=int,
+                      help="NCMP iterations (stops earlier when no label changes)."),
+        config_option("--passes", field="passes", type=click.IntRange(1, 5),
+                      help="Search + inference passes; later passes search with the previous "
+                           "fill (measured no better than one pass after the fsr pre-fill)."),
+        config_option("--prefill", field="prefill", type=click.Choice(["fsr", "telea"]),
+                      help="First guess of the losses, the query of the candidate search and "
+                           "the fill of thin cracks: OpenCV contrib's frequency-selective "
+                           "reconstruction (fsr) or fast marching (telea, smooth)."),
+        config_option("--composition", field="composition",
+                      type=click.Choice(["copy", "blend"]),
+                      help="copy: each node's chosen patch pasted in priority order with "
+                           "smoothed seams (copied texture); blend: overlapping labels averaged "
+                           "by belief (higher hole-PSNR, smooth fills)."),
+        config_option("--crack-width", field="crack_width", type=click.FloatRange(0),
+                      help="Missing pixels up to about this far (px) from known paint take the "
+                           "pre-fill instead of a patch, cross-faded over 1 px around it (0 = "
+                           "patches everywhere)."),
+        config_option("--seam-smooth", field="seam_smooth", type=click.IntRange(0, 8),
+                      help="copy: binomial smoothing passes across the seams between patches "
+                           "(at most half the patch side)."),
+        config_option("--texture-weight", field="texture_weight", type=click.FloatRange(0),
+                      help="Weight of a unary term that prefers sources whose fine detail "
+                           "matches the paint around the loss (more texture, lower hole-PSNR)."),
+        config_option("--unary", field="unary", type=click.Choice(["pixel", "field"]),
+                      help="Distance that re-ranks the descriptor shortlist and is the unary "
+                           "cost: masked pixel SSD (pixel), or the masked descriptor distance "
+                           "of the papers (field; measured 0.2 dB lower and 3x slower, "
+                           "benchmarks/results/variants/unary_field)."),
         click.option("--no-context", is_flag=True,
                      help="Search candidates in the whole image instead of context-matched "
                           "blocks."),
-        click.option("--ir-dtype", type=click.Choice(["float32", "float16"]), default="float32",
-                     show_default=True, help="Storage type of the IR."),
-        click.option("--seed", default=0, show_default=True,
-                     help="Seed of the texton k-means (the only randomness)."),
+        config_option("--ir-dtype", field="ir_dtype", type=click.Choice(["float32", "float16"]),
+                      help="Storage type of the IR."),
+        config_option("--seed", field="seed", type=int,
+                      help="Seed of the texton k-means (the only randomness)."),
         click.option("--memory-budget", default=None,
                      help="Peak memory to plan for, e.g. 4GB or 512MiB (default: half of the "
                           "available memory; on CUDA, half of the free GPU memory)."),
-        click.option("--window", default=512, show_default=True, type=click.IntRange(64),
-                     help="Largest work-window side in pixels; the memory plan may lower it."),
-        click.option("--margin", default=32, show_default=True, type=click.IntRange(8),
-                     help="Context and source pixels kept around each group of losses."),
+        config_option("--window", field="window", type=click.IntRange(64),
+                      help="Largest work-window side in pixels; the memory plan may lower it."),
+        config_option("--margin", field="margin", type=click.IntRange(8),
+                      help="Context and source pixels kept around each group of losses."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -332,7 +362,7 @@ def mrf_options(func):
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
                 passes, prefill, composition, crack_width, seam_smooth, texture_weight, unary,
                 no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
-    from inpaint.pipeline import RunConfig
+    from inpaint.config import RunConfig
     from inpaint.plan import parse_size
 
     try:
@@ -365,9 +395,9 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
               help="Write a PNG montage: input | mask overlay | result.")
 @click.option("--force", is_flag=True,
               help="Overwrite existing output, report and preview files (never an input).")
-@click.option("--workers", default=0, show_default=True, type=click.IntRange(0),
-              help="Processes inpainting work regions in parallel (0 = one per CPU core; "
-                   "the memory plan may use fewer; always 1 on CUDA).")
+@config_option("--workers", field="workers", type=click.IntRange(0),
+               help="Processes inpainting work regions in parallel (0 = one per CPU core; "
+                    "the memory plan may use fewer; always 1 on CUDA).")
 @mrf_options
 @with_verbosity
 @_expected_errors

@@ -22,7 +22,8 @@ import common  # noqa: E402
 
 from descriptor import builtin_names, load_checkpoint  # noqa: E402
 from descriptor.train import PatchSampler  # noqa: E402
-from inpaint.io import read_raster, to_float  # noqa: E402
+from inpaint.dtypes import to_float  # noqa: E402
+from inpaint.raster import read_raster  # noqa: E402
 
 HELD_OUT = "skimage:coffee"
 

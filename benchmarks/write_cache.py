@@ -1,5 +1,5 @@
 """Streaming a whole panel to its output: peak memory, time and file size with GDAL's block cache
-bounded while writing (the project's setting, ``inpaint.io.WRITE_CACHE_BYTES``) and with GDAL's
+bounded while writing (the project's setting, ``inpaint.raster.WRITE_CACHE_BYTES``) and with GDAL's
 default (5 % of RAM).
 
 The synthetic panel of benchmarks/scaling.py (16-bit RGB, tiled, deflate) is copied to a new file
@@ -26,11 +26,13 @@ VARIANTS = ("bounded", "gdal default")
 
 def stream_copy(panel: str, out: str, variant: str) -> dict:
     """(In a fresh process.) Copy ``panel`` to ``out`` band by band; seconds and file size."""
-    from inpaint import io
-    from inpaint.pipeline import STREAM_BAND_BYTES
+    from inpaint import raster as io
+    from inpaint.raster import write as raster_write
+    from inpaint.streaming import STREAM_BAND_BYTES
 
     if variant == "gdal default":
-        io._WRITE_OPTIONS = {k: v for k, v in io._WRITE_OPTIONS.items() if k != "GDAL_CACHEMAX"}
+        raster_write._WRITE_OPTIONS = {k: v for k, v in raster_write._WRITE_OPTIONS.items()
+                                       if k != "GDAL_CACHEMAX"}
     before = common.current_rss()
     start = time.perf_counter()
     with io.RasterReader(panel) as reader:

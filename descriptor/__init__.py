@@ -3,10 +3,11 @@ checkpoints, training, and descriptor fields over an image. Imports nothing else
 but ``patches`` (patch extraction)."""
 
 from .checkpoint import Checkpoint, CheckpointError, builtin_names, load_checkpoint, save_checkpoint
+from .config import RF_RADIUS, ModelConfig
 from .extract import DenseField, cell_bounds, descriptor_dim, pool_windows
 from .field import IRField, PatchEncoderField, dilate_mask
 from .ir import compute_ir
-from .models import RF_RADIUS, ChenAutoencoder, ConvAutoencoder, ModelConfig, build_model
+from .models import ChenAutoencoder, ConvAutoencoder, build_model
 from .train import TrainConfig, train, training_metadata
 from .vae import VariationalAutoencoder, invert, to_channels, vae_loss
 

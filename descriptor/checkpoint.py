@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import ModelConfig, build_model
+from .config import ModelConfig
+from .models import build_model
 
 FORMAT = "inpaint-descriptor"
 FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ import torch
 
 from patches import patch_view
 
-from .models import POOL_CELL
+from .config import POOL_CELL
 
 
 def cell_bounds(patch_size: int) -> list[tuple[int, int]]:

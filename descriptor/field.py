@@ -15,9 +15,10 @@ import torch.nn.functional as F
 
 from patches import extract_patches
 
+from .config import RF_RADIUS
 from .extract import DenseField, _as_index, descriptor_dim, gather_windows, pool_windows
 from .ir import as_image_tensor, compute_ir
-from .models import RF_RADIUS, ChenAutoencoder, ConvAutoencoder
+from .models import ChenAutoencoder, ConvAutoencoder
 
 
 def dilate_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .models import RF_RADIUS
+from .config import RF_RADIUS
 
 
 def reflect_indices(start: int, stop: int, size: int) -> np.ndarray:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .models import ModelConfig, build_model
+from .config import ModelConfig
+from .models import build_model
 from .vae import to_channels, vae_loss
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import ModelConfig
+from .config import ModelConfig
 
 #: Conv width of every encoder / decoder layer.
 VAE_WIDTH = 32

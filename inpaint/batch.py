@@ -33,8 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import RunConfig
 from .errors import InpaintError
-from .pipeline import AUTO_MASK, RunConfig
+from .pipeline import AUTO_MASK
 from .regions import Region
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def folder_items(folder: Path, out_dir: Path, mask_pattern: str,
 
 def tile_items(panel: Path, mask: Path, out_dir: Path, tile: int, overlap: int) -> list[BatchItem]:
     """Tiles of one panel: cores of ``tile`` px, windows grown by ``overlap`` px."""
-    from .io import raster_info
+    from .raster import raster_info
 
     if tile < 64 or overlap < 0:
         raise InpaintError("--tile must be at least 64 and --overlap not negative")
@@ -187,8 +188,8 @@ def region_items(panel: Path, mask_path: Path, out_dir: Path, tile: int, cfg: Ru
     options and the memory budget). Returns the items and the planned configuration."""
     from masks import check_mask_usable, read_mask
 
-    from .io import raster_info
     from .pipeline import plan_run
+    from .raster import raster_info
     from .regions import owned_pixels, plan_regions, with_enough_sources
 
     if tile < 64:
@@ -225,8 +226,9 @@ def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
     """Inpaint an item's work regions as ``inpaint run`` does and save the owned pixels
     (rows, columns, values) atomically as a small .npz."""
     from .device import choose_device, faiss_gpu_count
-    from .io import RasterReader
-    from .pipeline import RegionInpainter, _finish, check_float_range
+    from .dtypes import check_float_range
+    from .inpainter import RegionInpainter, region_result
+    from .raster import RasterReader
 
     device = choose_device(cfg.device)
     inpainter = RegionInpainter(cfg, device, device.type == "cuda" and faiss_gpu_count() > 0)
@@ -237,7 +239,7 @@ def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
             colour = reader.read(work.region.window)[:, :, :n_colour]
             check_float_range(colour, work.hole)
             image, stats, timings = inpainter.inpaint(colour, work.hole)
-            result = _finish(work.region, colour, work.own, image, stats, timings)
+            result = region_result(work.region, colour, work.own, image, stats, timings)
             rows.append(result.rows)
             cols.append(result.cols)
             values.append(result.values)
@@ -292,8 +294,8 @@ def _process_tile(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: boo
     """Inpaint a tile's window in memory and write its core as a small GeoTIFF."""
     from masks import read_mask
 
-    from .io import RasterReader, write_raster
     from .pipeline import run
+    from .raster import RasterReader, write_raster
 
     with RasterReader(item.input) as reader:
         meta = reader.meta
@@ -319,7 +321,7 @@ def _process_tile(item: BatchItem, cfg: RunConfig, force: bool, invert_mask: boo
 
 def stitch(panel: Path, items: list[BatchItem], output: Path, force: bool) -> None:
     """Write the panel's tiles' cores into one output with the panel's profile."""
-    from .io import RasterWriter, raster_info, read_raster
+    from .raster import RasterWriter, raster_info, read_raster
 
     if not items or items[0].regions:
         _stitch_regions(panel, items, output, force)
@@ -336,8 +338,8 @@ def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bo
     the streaming write of ``inpaint run`` itself."""
     from types import SimpleNamespace
 
-    from .io import RasterReader, RasterWriter
-    from .pipeline import _stream_output
+    from .raster import RasterReader, RasterWriter
+    from .streaming import stream_output
 
     results = []
     for item in items:
@@ -347,8 +349,8 @@ def _stitch_regions(panel: Path, items: list[BatchItem], output: Path, force: bo
     with RasterReader(panel) as reader:
         meta = reader.meta
         writer = RasterWriter(output, meta, force=force)
-        _stream_output(reader, writer, results, meta, meta.bands - (meta.alpha_band is not None),
-                       want_preview=False)
+        stream_output(reader, writer, results, meta, meta.bands - (meta.alpha_band is not None),
+                      want_preview=False)
 
 
 def _remove_stale_temporaries(items: list[BatchItem]) -> None:

@@ -9,9 +9,10 @@ import numpy as np
 
 from masks import PaintLossConfig, paint_loss_mask
 
+from .config import RunConfig
 from .errors import InpaintError
-from .io import read_raster, write_raster
-from .pipeline import RunConfig, run_file
+from .pipeline import run_file
+from .raster import read_raster, write_raster
 
 DEMO_IMAGE = "skimage:coffee"   # held out from the built-in descriptors' training images
 

@@ -38,8 +38,10 @@ from masks.detect import (
     train_classifier,
 )
 
+from .box import Box
+from .dtypes import to_float
 from .errors import InpaintError
-from .io import RasterMeta, RasterReader, RasterWriter, Window, raster_info, to_float
+from .raster import RasterMeta, RasterReader, RasterWriter, raster_info
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +136,7 @@ def window_core(cfg: DetectConfig, shape: tuple[int, int], bands: int) -> int:
     return min(side, cfg.window, max(shape))
 
 
-def windows(shape: tuple[int, int], core: int, halo: int) -> Iterator[tuple[Window, Window]]:
+def windows(shape: tuple[int, int], core: int, halo: int) -> Iterator[tuple[Box, Box]]:
     """(core, read window) pairs tiling ``shape``; the read window is the core grown by halo."""
     height, width = shape
     for r0 in range(0, height, core):
@@ -145,14 +147,14 @@ def windows(shape: tuple[int, int], core: int, halo: int) -> Iterator[tuple[Wind
 
 
 def float_colour(data: np.ndarray, meta: RasterMeta) -> tuple[np.ndarray, np.ndarray | None]:
-    """Window (h, w, B) native -> (colour float (h, w[, 3]), alpha or None)."""
+    """Box (h, w, B) native -> (colour float (h, w[, 3]), alpha or None)."""
     alpha = data[:, :, meta.alpha_band] if meta.alpha_band is not None else None
     colour = data[:, :, :meta.alpha_band] if meta.alpha_band is not None else data
     unit = to_float(colour)
     return (unit[:, :, 0] if unit.shape[2] == 1 else unit), alpha
 
 
-def _crop(mask: np.ndarray, core: Window, window: Window) -> np.ndarray:
+def _crop(mask: np.ndarray, core: Box, window: Box) -> np.ndarray:
     return mask[core[0] - window[0]:core[2] - window[0], core[1] - window[1]:core[3] - window[1]]
 
 
@@ -232,7 +234,7 @@ def decide_polarity(reader: RasterReader, cfg: DetectConfig, core: int
 
 def read_scribbles(path: str, shape: tuple[int, int]) -> np.ndarray:
     """Scribble file -> uint8 labels (H, W) (see masks.detect.scribble_labels)."""
-    from .io import read_raster
+    from .raster import read_raster
 
     raster = read_raster(path)
     if (raster.height, raster.width) != shape:
@@ -319,8 +321,7 @@ def detect_file(
     from descriptor.checkpoint import atomic_write_bytes
 
     from .memory import PeakMemory
-    from .pipeline import versions
-    from .report import write_report
+    from .report import versions, write_report
 
     cfg = cfg or DetectConfig()
     t_start = time.perf_counter()
@@ -423,7 +424,7 @@ def _report(image_path, output_path, cfg, meta, mask, core, n_windows, classifie
 
 def _preview(path: str, image_path: str, meta: RasterMeta, mask: np.ndarray) -> None:
     """input | mask in red over the input | mask (white = loss), subsampled to ~1600 px."""
-    from .io import write_preview
+    from .raster import write_preview
 
     step = max(1, -(-max(meta.height, meta.width) // 1600))
     with RasterReader(image_path) as reader:

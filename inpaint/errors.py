@@ -7,3 +7,11 @@ class InpaintError(ValueError):
 
 class DeviceError(InpaintError):
     """The requested compute device does not exist on this machine."""
+
+
+class RasterError(InpaintError):
+    """A raster cannot be read or written as asked (missing, corrupt, unsupported, unwritable)."""
+
+
+class OutputExistsError(RasterError):
+    """The output file exists and overwriting was not allowed."""

@@ -17,8 +17,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from descriptor import CheckpointError, invert, load_checkpoint, to_channels
 
 from .device import choose_device
-from .errors import InpaintError
-from .io import OutputExistsError, from_float, read_raster, to_float, write_raster
+from .dtypes import from_float, to_float
+from .errors import InpaintError, OutputExistsError
+from .raster import read_raster, write_raster
 
 #: Grid layout: patches per row, gap between cells and between (original, reconstruction) pairs.
 GRID_COLUMNS = 8

@@ -23,13 +23,12 @@ import math
 import re
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import psutil
 
 from mrf.inpainter import PATCH_CACHE_BYTES
 
 from .errors import InpaintError
-from .io import WRITE_CACHE_BYTES
+from .raster import WRITE_CACHE_BYTES
 
 #: Resident memory of the process before any panel work (imports, libraries), bytes.
 BASELINE_BYTES = 600 * 2**20
@@ -183,7 +182,3 @@ def make_plan(
     raise InpaintError(f"memory budget {budget / 2**20:,.0f} MiB is too small: even one "
                        f"{smallest}x{smallest} window needs about {need / 2**20:,.0f} MiB "
                        f"for this {width}x{height} panel")
-
-
-def mask_missing(mask: np.ndarray) -> int:
-    return int(np.count_nonzero(mask))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-Box = tuple[int, int, int, int]   # (row0, col0, row1, col1), half-open
+from .box import Box
 
 
 @dataclass(frozen=True)

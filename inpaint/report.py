@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import platform
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +32,13 @@ def write_report(path: str | Path, report: dict) -> None:
         atomic_write_bytes(Path(path), (text + "\n").encode())
     except OSError as exc:   # disk full, folder gone...: one clear line, nothing left behind
         raise InpaintError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("inpaint", "torch", "numpy", "faiss-cpu", "rasterio", "scikit-image"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out

@@ -13,8 +13,9 @@ from descriptor import TrainConfig, load_checkpoint, save_checkpoint, train, tra
 from masks import read_mask
 
 from .device import choose_device
+from .dtypes import to_float
 from .errors import InpaintError
-from .io import read_raster, to_float
+from .raster import read_raster
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ inpainted). This package imports nothing else of the project.
 
 from .io import MaskError, normalise_mask, read_mask
 from .morphology import dilate, disk, erode
-from .stats import MaskStats, check_mask_usable, mask_stats
+from .stats import MaskStats, check_mask_usable, mask_stats, require_usable
 from .synthetic import MAX_COVERAGE, PaintLossConfig, paint_loss_mask
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "MaskStats",
     "PaintLossConfig",
     "check_mask_usable",
+    "require_usable",
     "dilate",
     "disk",
     "erode",

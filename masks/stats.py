@@ -10,7 +10,7 @@ import numpy as np
 from ._checks import as_mask_2d
 from .io import MaskError
 
-__all__ = ["MaskStats", "check_mask_usable", "mask_stats"]
+__all__ = ["MaskStats", "check_mask_usable", "mask_stats", "require_usable"]
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,14 @@ def check_mask_usable(mask: np.ndarray, *, min_known_fraction: float = 0.05) -> 
     MaskError
         When the known fraction is below ``min_known_fraction``.
     """
+    return require_usable(mask_stats(mask), min_known_fraction=min_known_fraction)
+
+
+def require_usable(stats: MaskStats, *, min_known_fraction: float = 0.05) -> MaskStats:
+    """:func:`check_mask_usable` on statistics already computed (the mask is not labelled
+    again)."""
     if not 0.0 <= min_known_fraction <= 1.0:
         raise ValueError(f"min_known_fraction must be in [0, 1], got {min_known_fraction}")
-    stats = mask_stats(mask)
     if stats.known_fraction < min_known_fraction:
         raise MaskError(
             f"mask covers {_percent(stats.missing, stats.height * stats.width)} % of the image: "

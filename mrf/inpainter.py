@@ -34,28 +34,30 @@ PATCH_CACHE_BYTES = 256 << 20
 
 @dataclass(frozen=True)
 class MRFConfig:
-    """Parameters of the MRF inpainter (see README for what each one changes)."""
+    """Parameters of the MRF inpainter (see README for what each one changes). The defaults
+    are the product's: ``inpaint run`` without options (its RunConfig reads them from here)."""
 
-    patch_size: int = 13          # 2g + 1
-    step: int = 6                 # g, lattice step
-    shortlist: int = 32           # labels per node after FAISS search + exact re-ranking
+    patch_size: int = 9           # patch side (2g + 1 on the 3-px step)
+    step: int = 3                 # g, lattice step
+    shortlist: int = 64           # labels per node after FAISS search + exact re-ranking
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
-    passes: int = 2               # search + inference passes; later ones query with the fill
-    research_fraction: float = 0.5  # later passes re-search nodes missing more than this share
+    passes: int = 1               # search + inference passes; later ones query with the fill
+    mostly_missing_fraction: float = 0.5  # a node missing more than this share of its patch
+    #   is re-searched by later passes (its query improves) and, in blend, takes its best label
     candidate_stride: int = 1     # grid step of the source patches
-    unary: str = "field"          # "field": distance of the patch field; "pixel": pixel SSD
-    temperature: float = 1.0      # NCMP softmax temperature (pixel-SSD units)
+    unary: str = "pixel"          # "field": distance of the patch field; "pixel": pixel SSD
+    temperature: float = 10.0     # NCMP softmax temperature (pixel-SSD units)
     pairwise_weight: float = 1.0  # weight of the overlap SSD against the unary
     message: str = "sum"          # "sum" over all neighbours, or the public codes' "last"
     blend_power: float = 2.0      # sharpness of the overlap blending weights
     correction: str = "harmonic"  # offset correction of the fill against its surroundings
-    soft_compose: bool = False    # blend: paste every kept label weighted by its belief
+    soft_compose: bool = True     # blend: paste every kept label weighted by its belief
     composition: str = "copy"     # "copy": best labels in pruning order, smoothed seams;
     #                               "blend": tent-weighted average of the kept labels
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
     texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary
-    crack_width: float = 0.0      # missing pixels this close (px) to known paint keep the pre-fill
+    crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
@@ -155,7 +157,7 @@ def inpaint_mrf(
         # nodes that are mostly missing, whose query improves with the fill (the others are
         # matched on their own known pixels, which no pass changes).
         search = np.arange(lattice.n_nodes) if labels is None else \
-            np.flatnonzero(lattice.missing > cfg.research_fraction * patch * patch)
+            np.flatnonzero(lattice.missing > cfg.mostly_missing_fraction * patch * patch)
         if not len(search):
             break   # nothing would change: the previous pass's result stands
         field_ = timed("field", make_field, current)
@@ -229,7 +231,7 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
         # Soft: every kept label pasted with its NCMP belief, an expectation that suits thin
         # losses. Nodes mostly missing take their best label alone, so large lacunae get
         # copied texture rather than an average of candidates (which would blur).
-        mostly_missing = lattice.missing > cfg.research_fraction * patch * patch
+        mostly_missing = lattice.missing > cfg.mostly_missing_fraction * patch * patch
         weights = np.where(mostly_missing[:, None],
                            np.eye(weights.shape[1])[result.labels], weights)
     n_labels = kept_tops.shape[1]

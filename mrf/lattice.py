@@ -34,14 +34,6 @@ class Lattice:
                        lefts=self.lefts[nodes], edges=empty, offsets=empty,
                        missing=self.missing[nodes])
 
-    def neighbours(self) -> list[np.ndarray]:
-        """Per node, the indices of its neighbours."""
-        out = [[] for _ in range(self.n_nodes)]
-        for a, b in self.edges:
-            out[a].append(b)
-            out[b].append(a)
-        return [np.array(n, dtype=np.int64) for n in out]
-
 
 def grid_positions(size: int, patch: int, step: int) -> np.ndarray:
     """0, step, 2 step, ... plus a last position flush with the border when the grid misses it."""

@@ -362,15 +362,15 @@ def test_no_overwrite_without_force_and_never_over_an_input(panel):
 
 def test_failed_detection_leaves_no_output_or_temporary_file(panel, monkeypatch):
     tmp, path, _, _ = panel
-    import inpaint.io
+    import inpaint.raster
 
-    real = inpaint.io.RasterWriter.write_window
+    real = inpaint.raster.RasterWriter.write_window
 
     def broken(self, data, window):
         real(self, data, window)
-        raise inpaint.io.RasterError("disk full")
+        raise inpaint.raster.RasterError("disk full")
 
-    monkeypatch.setattr(inpaint.io.RasterWriter, "write_window", broken)
+    monkeypatch.setattr(inpaint.raster.RasterWriter, "write_window", broken)
     _clean_failure(_invoke("detect", path, "-o", tmp / "m.tif"), "disk full")
     assert sorted(p.name for p in tmp.iterdir()) == ["panel.tif"]
 

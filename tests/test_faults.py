@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from rasters import write_raster as _write
 
 from cli import main
-from inpaint import io
+from inpaint.raster import RasterWriter
 
 INPAINT = str(Path(sys.executable).parent / "inpaint")
 FAST = ["--descriptor", "none", "--passes", "1", "--iterations", "3", "--workers", "1", "-q"]
@@ -80,7 +80,7 @@ def test_a_report_that_cannot_be_written_leaves_no_output(panel, monkeypatch):
                                              (signal.SIGTERM, 143, "terminated")])
 def test_a_signal_in_the_middle_of_a_write_leaves_nothing(panel, monkeypatch, sig, code, word):
     tmp, img, msk = panel
-    real = io.RasterWriter.write_window
+    real = RasterWriter.write_window
     calls = []
 
     def write_then_signal(self, data, window):
@@ -88,7 +88,7 @@ def test_a_signal_in_the_middle_of_a_write_leaves_nothing(panel, monkeypatch, si
         calls.append(window)
         os.kill(os.getpid(), sig)       # delivered now, with the temporary file half written
 
-    monkeypatch.setattr(io.RasterWriter, "write_window", write_then_signal)
+    monkeypatch.setattr(RasterWriter, "write_window", write_then_signal)
     before = _digests(tmp)
     previous = signal.getsignal(signal.SIGTERM)
     result = CliRunner().invoke(main, ["run", str(img), "--mask", str(msk), "-o",

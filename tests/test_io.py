@@ -1,4 +1,4 @@
-"""Tests of inpaint.io: raster reading/writing, profiles, atomic writes, previews."""
+"""Tests of inpaint.raster and inpaint.dtypes: reading/writing, profiles, atomic writes."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.transform import Affine
 
-from inpaint import io
-from inpaint.io import (
+from inpaint.dtypes import from_float, to_float
+from inpaint.raster import (
     OutputExistsError,
     Raster,
     RasterError,
     RasterReader,
     RasterWriter,
-    from_float,
     raster_info,
     read_raster,
     read_window,
-    to_float,
     write_preview,
     write_raster,
 )
+from inpaint.raster import profile as raster_profile
+from inpaint.raster import write as raster_write
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
@@ -362,7 +362,7 @@ def test_failure_at_commit_leaves_nothing(tmp_path, monkeypatch):
     def full(tmp, path, force):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(io, "_commit", full)
+    monkeypatch.setattr(raster_write, "_commit", full)
     with pytest.raises(RasterError, match="No space left on device"):
         write_raster(tmp_path / "out.png", _random((8, 8, 3), "uint8"),
                      _profile(8, 8, 3, "uint8"))
@@ -462,7 +462,8 @@ def test_windowed_writer_matches_write_raster(tmp_path, monkeypatch):
     data = _geotiff(src)
     raster = read_raster(src)
     whole = tmp_path / "whole.tif"
-    monkeypatch.setattr(io, "_WRITE_STRIP_BYTES", 1)  # write_raster in one-block-high strips
+    # write_raster in one-block-high strips
+    monkeypatch.setattr(raster_write, "_WRITE_STRIP_BYTES", 1)
     write_raster(whole, raster.data, raster)
 
     windowed = tmp_path / "windowed.tif"
@@ -496,7 +497,7 @@ def test_reader_windows_and_info(tmp_path):
 
 def test_raster_from_meta():
     data = np.zeros((3, 4, 2), np.uint8)
-    raster = Raster.from_meta(data, io._as_meta(_profile(9, 9, 2, "uint8")))
+    raster = Raster.from_meta(data, raster_profile._as_meta(_profile(9, 9, 2, "uint8")))
     assert raster.profile["height"] == 3 and raster.alpha_band == 1
     assert raster.alpha.shape == (3, 4)
 
@@ -539,7 +540,7 @@ def test_writes_bound_gdal_cache_and_put_it_back(tmp_path, monkeypatch):
     from rasterio.env import get_gdal_config
 
     seen = []
-    real = io._gdal
+    real = raster_write._gdal
 
     def spy(options=None):
         seen.append(get_gdal_config("GDAL_CACHEMAX"))
@@ -549,11 +550,11 @@ def test_writes_bound_gdal_cache_and_put_it_back(tmp_path, monkeypatch):
         before = get_gdal_config("GDAL_CACHEMAX")
     src = _geotiff(tmp_path / "in.tif")
     like = read_raster(tmp_path / "in.tif")
-    monkeypatch.setattr(io, "_gdal", spy)
+    monkeypatch.setattr(raster_write, "_gdal", spy)
     write_raster(tmp_path / "out.tif", src, like)
     np.testing.assert_array_equal(read_raster(tmp_path / "out.tif").data, src)
     with rasterio.Env():
         assert get_gdal_config("GDAL_CACHEMAX") == before     # restored after every write
-    with io._gdal(io._WRITE_OPTIONS), rasterio.Env():
-        assert get_gdal_config("GDAL_CACHEMAX") == io.WRITE_CACHE_BYTES
+    with raster_write._gdal(raster_write._WRITE_OPTIONS), rasterio.Env():
+        assert get_gdal_config("GDAL_CACHEMAX") == raster_write.WRITE_CACHE_BYTES
     assert seen and all(v == before for v in seen)            # never left bounded between calls

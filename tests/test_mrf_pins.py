@@ -14,6 +14,12 @@ import pytest
 
 from mrf import MRFConfig, inpaint_mrf, prefill
 
+#: The configuration these pins were measured with (13 px patches on a 6 px step, field unary,
+#: hard composition, two passes, patches up to the hole's edge): the MRF library's defaults
+#: before they became the product's (tests/test_defaults.py).
+PINNED = dict(patch_size=13, step=6, shortlist=32, passes=2, unary="field", temperature=1.0,
+              soft_compose=False, crack_width=0.0)
+
 
 def _hole_mse(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
     return float(np.mean((result[hole].astype(np.float64) - truth[hole]) ** 2))
@@ -40,7 +46,7 @@ def test_periodic_texture_lacuna_is_copied_back(seed):
     truth = np.tile(rng.random((8, 8, 3)), (12, 12, 1)).astype(np.float32)
     hole = np.zeros(truth.shape[:2], bool)
     hole[38:58, 40 + seed:60 + seed] = True
-    pre, mrf, _ = _run(truth, hole, MRFConfig())
+    pre, mrf, _ = _run(truth, hole, MRFConfig(**PINNED))
     assert pre > 0.05                     # the case is hard for a smoothing fill
     assert mrf < 0.25 * pre
 
@@ -71,7 +77,7 @@ def test_copy_moved_region_is_found_and_pasted(seed):
     labels after pruning, pasting a label other than NCMP's choice or dropping the pairwise
     term at the fully missing centre nodes all land near or above the pre-fill's error."""
     truth, hole = _copy_move(seed)
-    pre, mrf, _ = _run(truth, hole, MRFConfig(use_context=False))
+    pre, mrf, _ = _run(truth, hole, MRFConfig(use_context=False, **PINNED))
     assert pre > 0.005
     assert mrf < 0.1 * pre
 
@@ -90,6 +96,6 @@ def test_straight_edge_through_a_lacuna_stays_sharp(seed):
     truth = (truth + rng.normal(0.0, 0.02, truth.shape)).astype(np.float32)
     hole = np.zeros(truth.shape[:2], bool)
     hole[36:60, 36:60] = True
-    pre, mrf, _ = _run(truth, hole, MRFConfig())
+    pre, mrf, _ = _run(truth, hole, MRFConfig(**PINNED))
     assert pre > 0.004
     assert mrf < 0.4 * pre

@@ -9,7 +9,8 @@ import skimage.data
 import torch
 from click.testing import CliRunner
 
-import inpaint.pipeline as pipeline
+import inpaint.inpainter as inpainter_module
+import inpaint.streaming as streaming
 from cli import main
 from inpaint.errors import InpaintError
 from inpaint.pipeline import RunConfig, run, run_file
@@ -63,7 +64,7 @@ def test_windowed_file_run_equals_in_memory_run(tmp_path, monkeypatch):
     whole = run(image, mask, RunConfig(**PIXEL)).image
     src = _write(tmp_path / "panel.tif", image, tiled=True, blockxsize=64, blockysize=64)
     msk = _write(tmp_path / "mask.tif", mask.astype(np.uint8))
-    monkeypatch.setattr(pipeline, "STREAM_BAND_BYTES", 5000)      # ~5 rows per band
+    monkeypatch.setattr(streaming, "STREAM_BAND_BYTES", 5000)      # ~5 rows per band
     report = run_file(str(src), str(msk), str(tmp_path / "out.tif"), RunConfig(**PIXEL))
     with rasterio.open(tmp_path / "out.tif") as out:
         got = np.moveaxis(out.read(), 0, 2)
@@ -160,7 +161,7 @@ def test_budget_too_small_is_one_clear_error_and_nothing_is_written(tmp_path):
 def test_device_out_of_memory_retries_in_smaller_windows(monkeypatch, caplog):
     image = _panel()
     mask = _spots(image.shape[:2], [(100, 100)], size=(40, 60))
-    real = pipeline.RegionInpainter.inpaint
+    real = inpainter_module.RegionInpainter.inpaint
     calls = []
 
     def flaky(self, colour, hole, progress=None):
@@ -169,7 +170,7 @@ def test_device_out_of_memory_retries_in_smaller_windows(monkeypatch, caplog):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(self, colour, hole, progress)
 
-    monkeypatch.setattr(pipeline.RegionInpainter, "inpaint", flaky)
+    monkeypatch.setattr(inpainter_module.RegionInpainter, "inpaint", flaky)
     out = run(image, mask, RunConfig(**PIXEL, workers=1)).image
     assert len(calls) > 2 and "out of memory" in caplog.text
     assert np.array_equal(out[~mask], image[~mask])
