@@ -1,5 +1,6 @@
 """Learned patch descriptors: IR autoencoders (v32, v128), the Chen baseline, the invertible VAE,
-checkpoints, training, and descriptor fields over an image. Imports nothing else of the project."""
+checkpoints, training, and descriptor fields over an image. Imports nothing else of the project
+but ``patches`` (patch extraction)."""
 
 from .checkpoint import Checkpoint, CheckpointError, builtin_names, load_checkpoint, save_checkpoint
 from .config import RF_RADIUS, ModelConfig

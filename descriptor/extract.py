@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from patches import patch_view
+
 from .config import POOL_CELL
 
 
@@ -41,11 +43,9 @@ def _as_index(values: np.ndarray | torch.Tensor, device: torch.device) -> torch.
 def gather_windows(
     maps: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, size: int
 ) -> torch.Tensor:
-    """(C, H, W) maps, N top-left corners -> (N, C, size, size) windows (advanced indexing)."""
-    offsets = torch.arange(size, device=maps.device)
-    rows = (tops[:, None] + offsets)[:, :, None]     # (N, size, 1)
-    cols = (lefts[:, None] + offsets)[:, None, :]    # (N, 1, size)
-    return maps[:, rows, cols].permute(1, 0, 2, 3)
+    """(C, H, W) maps, N top-left corners -> (N, C, size, size) contiguous windows (a copy):
+    ``patches.patch_view`` for channels-first maps, ready for a convolution."""
+    return patch_view(maps.permute(1, 2, 0), size)[tops, lefts].permute(0, 3, 1, 2).contiguous()
 
 
 def pool_windows(
@@ -65,13 +65,11 @@ def pool_windows(
     tops, lefts = _as_index(tops, device), _as_index(lefts, device)
     _check_positions(ir.shape[1:], tops, lefts, patch_size)
     cells = cell_bounds(patch_size)
-    hwc = ir.permute(1, 2, 0)            # a view; contiguous when the IR is stored channels-last
-    offsets = torch.arange(patch_size, device=device)
+    # (H, W, C) view, contiguous when the IR is stored channels-last
+    windows = patch_view(ir.permute(1, 2, 0), patch_size)
     out = []
     for s in range(0, len(tops), chunk):
-        rows = (tops[s:s + chunk, None] + offsets)[:, :, None]
-        cols = (lefts[s:s + chunk, None] + offsets)[:, None, :]
-        win = hwc[rows, cols]             # (n, P, P, C): contiguous C-vectors per pixel
+        win = windows[tops[s:s + chunk], lefts[s:s + chunk]]   # (n, P, P, C), C-vectors per pixel
         if exclude is not None:
             win = win.masked_fill(exclude[s:s + chunk, :, :, None].to(device), 0)
         # max over each (clipped) cell: the same as zero-padding to a multiple of 8 and

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from patches import extract_patches
+
 from .config import RF_RADIUS
 from .extract import DenseField, _as_index, descriptor_dim, gather_windows, pool_windows
 from .ir import as_image_tensor, compute_ir
@@ -37,7 +39,7 @@ class _MaskedField:
     def _exclusion_windows(self, mask_tops, mask_lefts) -> torch.Tensor:
         device = self.exclusion.device
         t, l = _as_index(mask_tops, device), _as_index(mask_lefts, device)
-        return gather_windows(self.exclusion[None], t, l, self.patch_size)[:, 0]
+        return extract_patches(self.exclusion, t, l, self.patch_size)
 
 
 class IRField(_MaskedField):

@@ -1,5 +1,5 @@
 """Context-aware MRF patch inpainting (after Ruzic & Pizurica 2015). Talks to descriptors only
-through the ``PatchField`` interface; imports nothing else of the project."""
+through the ``PatchField`` interface; imports nothing else of the project but ``patches``."""
 
 from .candidates import SearchConfig
 from .context import Context, ContextConfig, build_context, prefill

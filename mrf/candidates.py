@@ -8,6 +8,8 @@ on the node's known support (``field.describe`` under the node's mask).
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +42,9 @@ class SearchConfig:
     probe_fraction: float = 0.0625  # share of IVF cells probed per query
     max_index_size: int = 131_072   # candidates per index (bounds the search's memory)
     use_gpu: bool = False           # FAISS GPU index when FAISS has GPUs
+    # flat blocks searched by torch on the descriptors' own device (``torch_flat_search``):
+    # None = when that device is not the CPU (the descriptors never leave a GPU)
+    torch_flat: bool | None = None
 
 
 @dataclass
@@ -122,10 +127,16 @@ class BlockIndex:
     v128 at 22.54 dB with it and 22.53 dB with sqrt(n) cells (commit fb34c19 and its parent).
     """
 
-    def __init__(self, vectors: np.ndarray, *, ivf_threshold: int = 20_000,
-                 probe_fraction: float = 0.0625, gpu_resources=None, seed: int = 0):
+    def __init__(self, vectors: np.ndarray | torch.Tensor, *, ivf_threshold: int = 20_000,
+                 probe_fraction: float = 0.0625, gpu_resources=None, gpu_device: int = 0,
+                 seed: int = 0):
         import faiss
 
+        if torch.is_tensor(vectors):
+            # torch tensors (on the GPU index's device) go to FAISS as they are, no host copy
+            import faiss.contrib.torch_utils  # noqa: F401  (lets FAISS take torch tensors)
+
+            vectors = vectors.float().contiguous()
         n, dim = vectors.shape
         self._quantiser = None
         if n > ivf_threshold:
@@ -134,8 +145,10 @@ class BlockIndex:
             index = faiss.IndexIVFFlat(self._quantiser, dim, nlist)
             index.cp.niter = 10
             index.cp.seed = seed
-            sample = vectors[np.random.default_rng(seed).choice(n, min(n, 40 * nlist),
-                                                                replace=False)]
+            chosen = np.random.default_rng(seed).choice(n, min(n, 40 * nlist), replace=False)
+            # trained on the host (a CPU index, before any move to a GPU): a small sample
+            sample = _to_numpy(vectors[torch.as_tensor(chosen, device=vectors.device)]) \
+                if torch.is_tensor(vectors) else vectors[chosen]
             index.train(sample)
             index.nprobe = max(4, int(round(probe_fraction * nlist)))
             self.kind = "ivf"
@@ -143,12 +156,43 @@ class BlockIndex:
             index = faiss.IndexFlatL2(dim)
             self.kind = "flat"
         if gpu_resources is not None:
-            index = faiss.index_cpu_to_gpu(gpu_resources, 0, index)
+            index = faiss.index_cpu_to_gpu(gpu_resources, gpu_device, index)
         index.add(vectors)
         self._index = index
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray | torch.Tensor, k: int) -> tuple[np.ndarray,
+                                                                         np.ndarray]:
+        """(q, D) float32 queries (numpy, or torch like the vectors) -> (q, k) squared
+        distances and candidate ids (-1 where fewer exist), numpy."""
+        if torch.is_tensor(queries):
+            dist, idx = self._index.search(queries.float().contiguous(), int(k))
+            return dist.cpu().numpy(), idx.cpu().numpy()
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), int(k))
+
+
+def torch_flat_search(vectors: torch.Tensor, queries: torch.Tensor, k: int,
+                      max_elements: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k-nearest search by squared L2 on the tensors' own device (what ``IndexFlatL2``
+    computes, for descriptors already on a GPU: no FAISS and no host round trip).
+
+    vectors: (n, D), queries: (q, D) float tensors on one device -> (q, min(k, n)) squared
+    distances (ascending) and ids into ``vectors``, numpy. Queries go in chunks of at most
+    ``max_elements`` distances.
+    """
+    vectors, queries = vectors.float(), queries.float()
+    k = min(int(k), len(vectors))
+    norms = (vectors * vectors).sum(1)
+    rows = max(1, max_elements // max(len(vectors), 1))
+    dists, ids = [], []
+    for s in range(0, len(queries), rows):
+        q = queries[s:s + rows]
+        d = (q * q).sum(1)[:, None] + norms[None, :] - 2.0 * (q @ vectors.T)
+        d, i = torch.topk(d.clamp_min_(0.0), k, dim=1, largest=False, sorted=True)
+        dists.append(d.cpu())
+        ids.append(i.cpu())
+    if not dists:
+        return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
+    return torch.cat(dists).numpy(), torch.cat(ids).numpy()
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -185,10 +229,18 @@ def _shortlist(field, lattice, candidates, context, k, match_threshold, search, 
         raise ValueError("no fully known patch exists to copy from: the mask leaves too few "
                          "known pixels for this patch size")
     n_nodes = lattice.n_nodes
-    queries = _to_numpy(field.describe(lattice.tops, lattice.lefts))
+    queries = field.describe(lattice.tops, lattice.lefts)
+    # descriptors on a GPU stay there; the CPU path hands FAISS numpy arrays as always
+    on_device = search.torch_flat if search.torch_flat is not None else \
+        queries.device.type != "cpu"
+    if not on_device:
+        queries = _to_numpy(queries)
     pairs_node, pairs_block, pairs_err = node_block_pairs(lattice, context)
     block_starts = np.searchsorted(candidates.block, np.arange(context.n_blocks + 1))
-    gpu = _gpu_resources() if search.use_gpu else None
+    gpu = None
+    if search.use_gpu and queries_device_is_cuda(queries):
+        resources = gpu_resources()
+        gpu = None if resources is None else (resources, faiss_device(queries.device))
 
     # group the (node, block) pairs by block: each block's index is built once for its nodes
     order = np.argsort(pairs_block, kind="stable")
@@ -232,17 +284,29 @@ def _search_range(field, candidates, queries, nodes, errs, start, stop, k, searc
     index so memory holds one chunk's descriptors at a time. Returns (node, candidate id,
     approximate distance, context error) arrays per chunk; results are merged per node later."""
     out = []
+    on_device = torch.is_tensor(queries)
     for lo in range(start, stop, search.max_index_size):
         hi = min(stop, lo + search.max_index_size)
-        vectors = _to_numpy(field.describe(candidates.tops[lo:hi], candidates.lefts[lo:hi]))
-        index = BlockIndex(vectors, ivf_threshold=search.ivf_threshold,
-                           probe_fraction=search.probe_fraction, gpu_resources=gpu)
+        vectors = field.describe(candidates.tops[lo:hi], candidates.lefts[lo:hi])
         kk = min(k, hi - lo)
-        dist, idx = index.search(queries[nodes], kk)
+        mine = queries[torch.as_tensor(nodes, device=queries.device)] if on_device \
+            else queries[nodes]
+        if on_device and hi - lo <= search.ivf_threshold:
+            # exact flat search on the descriptors' device, as IndexFlatL2 would do it
+            dist, idx = torch_flat_search(vectors, mine, kk)
+        else:
+            if gpu is None:   # CPU FAISS: numpy on the host
+                vectors, mine = _to_numpy(vectors), _to_numpy(mine) if on_device else mine
+            index = BlockIndex(vectors, ivf_threshold=search.ivf_threshold,
+                               probe_fraction=search.probe_fraction,
+                               gpu_resources=None if gpu is None else gpu[0],
+                               gpu_device=0 if gpu is None else gpu[1])
+            dist, idx = index.search(mine, kk)
+            del index
         ok = (idx >= 0).ravel()
         out.append((np.repeat(nodes, kk)[ok], (idx + lo).ravel()[ok], dist.ravel()[ok],
                     np.repeat(errs, kk)[ok]))
-        del index, vectors
+        del vectors
     return out
 
 
@@ -285,7 +349,27 @@ def _exact_distances(field, lattice, candidates, ids, chunk_pairs: int = 65536) 
     return out
 
 
-def _gpu_resources():
+def queries_device_is_cuda(queries) -> bool:
+    return torch.is_tensor(queries) and queries.device.type == "cuda"
+
+
+def faiss_device(device: torch.device) -> int:
+    """The GPU number FAISS must use for a torch device: ``cuda:N`` -> N, ``cuda`` -> torch's
+    current device."""
+    if device.type != "cuda":
+        raise ValueError(f"not a CUDA device: {device}")
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+def gpu_resources():
+    """This process's FAISS GPU resources (one ``StandardGpuResources``, created on first
+    use, shared by every index the process builds), or None when FAISS has no GPU."""
+    return _process_gpu_resources(os.getpid())
+
+
+@functools.lru_cache(maxsize=1)
+def _process_gpu_resources(pid: int):
+    """Keyed by process id: a forked worker makes its own instead of the parent's."""
     import faiss
 
     if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:

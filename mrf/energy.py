@@ -9,18 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-
-def gather(image: np.ndarray, tops: np.ndarray, lefts: np.ndarray, height: int,
-           width: int) -> np.ndarray:
-    """(H, W[, C]) image, corners of any shape S -> (*S, height, width[, C]) crops (a copy).
-
-    Indexes a sliding-window view with the corners alone: one fancy index per crop, not per
-    pixel, which is several times faster than broadcasting row and column index arrays.
-    """
-    window = (height, width) + image.shape[2:]
-    view = np.lib.stride_tricks.sliding_window_view(image, window)
-    crops = view[tops, lefts]
-    return crops.reshape(*np.shape(tops), *window)
+from patches import extract_patches, patch_view
 
 
 def masked_ssd(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray, node_lefts: np.ndarray,
@@ -33,13 +22,14 @@ def masked_ssd(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray, node_
     """
     out = np.empty(label_tops.shape, dtype=np.float64)
     bands = image.shape[2] if image.ndim == 3 else 1
+    pixels, holes = patch_view(image, patch), patch_view(hole, patch)
     for s in range(0, len(node_tops), chunk):
         e = s + chunk
-        node = gather(image, node_tops[s:e], node_lefts[s:e], patch, patch)     # (n, P, P, C)
+        node = pixels[node_tops[s:e], node_lefts[s:e]]                          # (n, P, P, C)
         n = len(node)
-        known = ~gather(hole, node_tops[s:e], node_lefts[s:e], patch, patch)    # (n, P, P)
+        known = ~holes[node_tops[s:e], node_lefts[s:e]]                         # (n, P, P)
         labels = label_patches[s:e] if label_patches is not None else \
-            gather(image, label_tops[s:e], label_lefts[s:e], patch, patch)     # (n, K, P, P, C)
+            pixels[label_tops[s:e], label_lefts[s:e]]                          # (n, K, P, P, C)
         diff = labels.reshape(n, labels.shape[1], -1) - node.reshape(n, 1, -1)  # (n, K, D)
         np.square(diff, out=diff)
         # the known-pixel sum as a batched mat-vec: much faster than reducing the short
@@ -68,8 +58,11 @@ def strip_ssd(first: np.ndarray, second: np.ndarray, offset: tuple[int, int]) ->
     """
     patch = first.shape[-2]
     (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
-    a = first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1).astype(np.float32)
-    b = second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1).astype(np.float32)
+    # the strips are copied by the reshape (they are not contiguous); no second copy when the
+    # pixels are float32 already
+    a = first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1)
+    b = second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1)
+    a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
     sq_a = (a * a).sum(-1)[..., :, None]
     sq_b = (b * b).sum(-1)[..., None, :]
     cross = np.matmul(a, np.swapaxes(b, -1, -2))
@@ -84,8 +77,8 @@ def overlap_ssd(image: np.ndarray, first_tops: np.ndarray, first_lefts: np.ndarr
     first_*: (E, A) labels of the upper/left node; second_*: (E, B) labels of the node at
     ``offset`` from it -> (E, A, B) float32: SSD(label a at first node, label b at second).
     """
-    return strip_ssd(gather(image, first_tops, first_lefts, patch, patch),
-                     gather(image, second_tops, second_lefts, patch, patch), offset)
+    return strip_ssd(extract_patches(image, first_tops, first_lefts, patch),
+                     extract_patches(image, second_tops, second_lefts, patch), offset)
 
 
 def edge_pairwise(image: np.ndarray, edges: np.ndarray, offsets: np.ndarray,

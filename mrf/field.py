@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from patches import patch_view
+
 
 @runtime_checkable
 class PatchField(Protocol):
@@ -23,14 +25,6 @@ class PatchField(Protocol):
     def describe(self, tops, lefts, mask_tops=None, mask_lefts=None) -> torch.Tensor:
         """(N,) corners [, (N,) mask corners] -> (N, dim) float32 tensor."""
         ...
-
-
-def gather_patches(image: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor,
-                   height: int, width: int) -> torch.Tensor:
-    """(C, H, W) image -> (N, C, height, width) crops at the given top-left corners."""
-    rows = (tops[:, None] + torch.arange(height, device=image.device))[:, :, None]
-    cols = (lefts[:, None] + torch.arange(width, device=image.device))[:, None, :]
-    return image[:, rows, cols].permute(1, 0, 2, 3)
 
 
 def as_long(values, device) -> torch.Tensor:
@@ -58,14 +52,16 @@ class PixelField:
     def describe(self, tops, lefts, mask_tops=None, mask_lefts=None) -> torch.Tensor:
         t, l = as_long(tops, self.device), as_long(lefts, self.device)
         p = self.patch_size
+        # (C, H, W) image -> patches (n, P, P, C) -> (n, C, P, P): descriptors in C, P, P order
+        pixels, exclusion = patch_view(self.image.permute(1, 2, 0), p), patch_view(
+            self.exclusion, p)
         out = []
         for s in range(0, len(t), self.chunk):
-            patches = gather_patches(self.image, t[s:s + self.chunk], l[s:s + self.chunk], p, p)
+            patches = pixels[t[s:s + self.chunk], l[s:s + self.chunk]].permute(0, 3, 1, 2)
             if mask_tops is not None:
                 mt = as_long(mask_tops[s:s + self.chunk], self.device)
                 ml = as_long(mask_lefts[s:s + self.chunk], self.device)
-                excl = gather_patches(self.exclusion[None], mt, ml, p, p)
-                patches = patches.masked_fill(excl, 0.0)
+                patches = patches.masked_fill(exclusion[mt, ml][:, None], 0.0)
             out.append(patches.flatten(1))
         return torch.cat(out) if out else torch.empty((0, self.dim), device=self.device)
 

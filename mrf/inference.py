@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .energy import gather, strip_ssd
+from patches import patch_view
+
+from .energy import strip_ssd
 
 
 @dataclass
@@ -23,6 +25,89 @@ def _priority(distance: np.ndarray, count: int, threshold: float) -> float:
     """|labels| / size of the uncertain set {l : D(l) - min D < T_unc}."""
     uncertain = int(np.count_nonzero(distance - distance.min() < threshold))
     return count / max(uncertain, 1)
+
+
+def _priorities(distance: np.ndarray, count: np.ndarray, threshold: float) -> np.ndarray:
+    """``_priority`` of every row of (N, S) ``distance`` at once."""
+    uncertain = np.count_nonzero(distance - distance.min(1, keepdims=True) < threshold, axis=1)
+    return count / np.maximum(uncertain, 1)
+
+
+@dataclass
+class Adjacency:
+    """Each node's neighbours in CSR form, in edge order: node i's are entries
+    ``start[i]:start[i + 1]`` of ``node`` (neighbour index), ``offset`` ((dy, dx) between the
+    two corners, >= 0) and ``after`` (True when the neighbour lies at +offset from node i)."""
+
+    start: np.ndarray    # (N + 1,)
+    node: np.ndarray     # (2E,)
+    offset: np.ndarray   # (2E, 2)
+    after: np.ndarray    # (2E,) bool
+
+    @classmethod
+    def from_edges(cls, n_nodes: int, edges: np.ndarray, tops: np.ndarray,
+                   lefts: np.ndarray) -> Adjacency:
+        """Edges (E, 2) (a, b), b right of or below a -> both directions, grouped by node."""
+        edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        a, b = edges[:, 0], edges[:, 1]
+        offset = np.stack([tops[b] - tops[a], lefts[b] - lefts[a]], 1).astype(np.int64)
+        # (a -> b), (b -> a) interleaved in edge order; a stable sort by node keeps that order
+        owner = np.stack([a, b], 1).ravel()
+        order = np.argsort(owner, kind="stable")
+        return cls(start=np.searchsorted(owner[order], np.arange(n_nodes + 1)),
+                   node=np.stack([b, a], 1).ravel()[order],
+                   offset=np.repeat(offset, 2, axis=0)[order],
+                   after=np.tile([True, False], len(edges))[order])
+
+    def of(self, node: int) -> list[tuple[int, tuple[int, int], bool]]:
+        s, e = self.start[node], self.start[node + 1]
+        return list(zip(self.node[s:e].tolist(), map(tuple, self.offset[s:e].tolist()),
+                        self.after[s:e].tolist()))
+
+
+def _cut(windows: np.ndarray, tops: np.ndarray, lefts: np.ndarray) -> np.ndarray:
+    """Label pixels (*S, P, P, C) from the image's strided patch view (one copy)."""
+    return windows[tops, lefts]
+
+
+class _LabelPixels:
+    """The label pixels of the nodes, cut from one strided view of the image.
+
+    All of them are cut at once when they fit in ``cache_bytes``; otherwise a node's labels are
+    cut when first needed and kept until the node is committed, as long as the kept ones fit
+    in ``cache_bytes`` (the greedy pass's frontier is far smaller than the lattice), else cut
+    at each use.
+    """
+
+    def __init__(self, image, label_tops, label_lefts, patch, patches, cache_bytes):
+        self.tops, self.lefts = label_tops, label_lefts
+        self.windows = patch_view(image, patch)
+        per_node = label_tops.shape[1] * patch * patch * int(np.prod(image.shape[2:])) * 4
+        if patches is None and label_tops.shape[0] * per_node <= cache_bytes:
+            patches = _cut(self.windows, label_tops, label_lefts)
+        self.all = patches
+        self.per_node, self.budget = per_node, cache_bytes
+        self.frontier: dict[int, np.ndarray] = {}
+
+    def of(self, node: int) -> np.ndarray:
+        """(S, P, P, C) labels of an uncommitted node."""
+        if self.all is not None:
+            return self.all[node]
+        cut = self.frontier.get(node)
+        if cut is None:
+            cut = _cut(self.windows, self.tops[node], self.lefts[node])
+            if (len(self.frontier) + 1) * self.per_node <= self.budget:
+                self.frontier[node] = cut
+        return cut
+
+    def commit(self, node: int, kept: np.ndarray) -> np.ndarray:
+        """(L, P, P, C) kept labels of ``node``, which no longer needs the others."""
+        if self.all is not None:
+            return self.all[node, kept]
+        cut = self.frontier.pop(node, None)
+        if cut is not None:
+            return cut[kept]
+        return _cut(self.windows, self.tops[node, kept], self.lefts[node, kept])
 
 
 def prune_labels(
@@ -50,25 +135,15 @@ def prune_labels(
     labels (weighted by q's context weights) to D_q, and its priority is recomputed. The weighted
     distance is used for priorities throughout (the authors' code mixes weighted and unweighted).
     patches: the (N, S, P, P, C) label pixels when already cut; else they are cut once here
-    when they fit in ``cache_bytes``, or at each commit.
+    when they fit in ``cache_bytes``, or else each node's when first needed, kept until it is
+    committed while those kept fit in ``cache_bytes`` (see ``_LabelPixels``).
     """
     n_nodes, n_labels = unary.shape
-    if patches is None and n_nodes * n_labels * patch * patch * image.shape[2] * 4 <= cache_bytes:
-        patches = gather(image, label_tops, label_lefts, patch, patch)
-
-    def label_patches(node: int, which=slice(None)) -> np.ndarray:
-        if patches is not None:
-            return patches[node, which]
-        return gather(image, label_tops[node, which], label_lefts[node, which], patch, patch)
-
+    pixels = _LabelPixels(image, label_tops, label_lefts, patch, patches, cache_bytes)
     n_keep = min(n_keep, n_labels)
     dist = (weight * unary).astype(np.float64)
-    neighbours: list[list[tuple[int, tuple[int, int], bool]]] = [[] for _ in range(n_nodes)]
-    for a, b in edges:
-        off = (int(tops[b] - tops[a]), int(lefts[b] - lefts[a]))
-        neighbours[a].append((int(b), off, True))    # b lies at +off from a
-        neighbours[b].append((int(a), off, False))   # a lies at -off from b
-    priority = np.array([_priority(dist[i], count[i], threshold) for i in range(n_nodes)])
+    adjacency = Adjacency.from_edges(n_nodes, edges, tops, lefts)
+    priority = _priorities(dist, count, threshold)
     version = np.zeros(n_nodes, dtype=np.int64)
     heap = [(-priority[i], i, 0) for i in range(n_nodes)]
     heapq.heapify(heap)
@@ -85,14 +160,14 @@ def prune_labels(
         keep[p], committed[p] = kept, True
         order[done] = p
         done += 1
-        kept_patches = label_patches(p, kept)
-        for q, off, q_after_p in neighbours[p]:
+        kept_patches = pixels.commit(p, kept)
+        for q, off, q_after_p in adjacency.of(p):
             if committed[q]:
                 continue
             if q_after_p:   # q at +off from p: p's labels are the "first" patch
-                ssd = strip_ssd(kept_patches, label_patches(q), off).min(0)
+                ssd = strip_ssd(kept_patches, pixels.of(q), off).min(0)
             else:           # p at +off from q
-                ssd = strip_ssd(label_patches(q), kept_patches, off).min(1)
+                ssd = strip_ssd(pixels.of(q), kept_patches, off).min(1)
             dist[q] += weight[q] * ssd
             priority[q] = _priority(dist[q], count[q], threshold)
             version[q] += 1

@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from patches import extract_patches
+
 from .candidates import SearchConfig, candidate_set, shortlist
 from .compose import COMPOSITIONS, compose
 from .context import Context, ContextConfig, build_context
 from .energy import (
     calibrate_scale,
     edge_pairwise,
-    gather,
     masked_ssd,
     texture_unary,
     uncertainty_threshold,
@@ -296,7 +297,7 @@ def _search(cfg, field_, lattice, candidates, context, image, hole, progress,
     def pixel_exact(tops, lefts):
         # label pixels cut for the SSD are kept for the pruning pass when small enough
         small = tops.size * patch * patch * image.shape[2] * 4 <= PATCH_CACHE_BYTES
-        patches = gather(image, tops, lefts, patch, patch) if small else None
+        patches = extract_patches(image, tops, lefts, patch) if small else None
         return masked_ssd(image, hole, lattice.tops, lattice.lefts, tops, lefts, patch,
                           label_patches=patches), patches
 

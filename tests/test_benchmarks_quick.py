@@ -92,3 +92,16 @@ def test_detection_quick_scores_every_method_on_the_synthetic_cracks(tmp_path):
     assert synthetic["dark_threshold"]["f1"] < 0.5
     assert all(0 <= r["precision"] <= 1 and r["seconds_per_mp"] > 0 for r in result["results"])
     assert (tmp_path / "detection_montage.png").is_file()
+
+
+def test_gpu_check_on_a_machine_without_cuda_says_so_and_exits_0(tmp_path):
+    """CUDA hidden (so this holds on a GPU machine too): one line, exit 0, no JSON."""
+    import os
+
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--out", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and "no CUDA device" in lines[0], proc.stdout
+    assert not list(tmp_path.iterdir())

@@ -198,7 +198,8 @@ def test_same_input_same_output_and_only_hole_pixels_change():
 
 
 def test_masked_ssd_equals_the_per_pixel_definition():
-    from mrf.energy import gather, masked_ssd
+    from mrf.energy import masked_ssd
+    from patches import extract_patches
 
     rng = np.random.default_rng(3)
     img = rng.random((30, 30, 3)).astype(np.float32)
@@ -209,7 +210,7 @@ def test_masked_ssd_equals_the_per_pixel_definition():
                        * ~hole[nt[i]:nt[i] + 7, nl[i]:nl[i] + 7, None]).sum()
                       for t, l in zip(lt[i], ll[i])] for i in range(9)])
     assert np.allclose(masked_ssd(img, hole, nt, nl, lt, ll, 7, chunk=4), want, rtol=1e-5)
-    cut = gather(img, lt, ll, 7, 7)
+    cut = extract_patches(img, lt, ll, 7)
     assert np.allclose(masked_ssd(img, hole, nt, nl, lt, ll, 7, label_patches=cut), want,
                        rtol=1e-5)
 

@@ -162,7 +162,7 @@ def _prune_inputs(seed: int):
     return s, unary, weight
 
 
-@pytest.mark.parametrize("cached", [True, False])
+@pytest.mark.parametrize("cached", ["all", "frontier", "none"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_prune_labels_matches_the_greedy_reference(seed, cached):
     s, unary, weight = _prune_inputs(seed)
@@ -170,8 +170,9 @@ def test_prune_labels_matches_the_greedy_reference(seed, cached):
     args = (s.image, lat.tops, lat.lefts, s.label_tops, s.label_lefts, unary, weight, s.count,
             lat.edges, n_keep, threshold, s.patch)
     want_keep, want_order = ref.prune(*args)
-    # cached: label pixels cut once up front; else cut again at each commit
-    got = prune_labels(*args, cache_bytes=(1 << 30) if cached else 0)
+    # label pixels cut once up front; or per node, kept until its commit; or at each use
+    cache = {"all": 1 << 30, "frontier": unary.size * s.patch * s.patch * 3 * 4 - 1, "none": 0}
+    got = prune_labels(*args, cache_bytes=cache[cached])
     assert got.order.tolist() == want_order
     got_pos = [list(zip(np.take(s.label_tops[i], got.keep[i]).tolist(),
                         np.take(s.label_lefts[i], got.keep[i]).tolist()))
@@ -491,31 +492,40 @@ def test_priority_uncertain_set_is_strictly_below_the_threshold():
 
 
 def test_prune_labels_cuts_label_pixels_once_when_they_fit_the_cache(monkeypatch):
-    """Documented memory/speed contract: all label pixels are cut in one gather when
-    N * S * P * P * C * 4 bytes <= cache_bytes (the bound included), else per commit; given
-    ``patches`` are used as they are. The result is the same either way."""
+    """Documented memory/speed contract: all label pixels are cut in one go when
+    N * S * P * P * C * 4 bytes <= cache_bytes (the bound included); below that, each node's
+    labels are cut once (kept from first use to the node's commit) while the kept ones fit,
+    and at each use when nothing fits (cache_bytes=0); given ``patches`` are used as they are.
+    The result is the same every way."""
     import mrf.inference as inference
+    from patches import extract_patches
 
     s, unary, weight = _prune_inputs(0)
     lat = s.lattice
     args = (s.image, lat.tops, lat.lefts, s.label_tops, s.label_lefts, unary, weight, s.count,
             lat.edges, 3, 2.0, s.patch)
     size = unary.size * s.patch * s.patch * 3 * 4
+    per_node = size // lat.n_nodes
     calls = []
-    real = inference.gather
-    monkeypatch.setattr(inference, "gather", lambda *a: calls.append(a[1].shape) or real(*a))
+    real = inference._cut
+    monkeypatch.setattr(inference, "_cut", lambda *a: calls.append(np.shape(a[1])) or real(*a))
     results = {}
-    for name, kwargs in {"fits": dict(cache_bytes=size), "too big": dict(cache_bytes=size - 1),
-                         "given": dict(patches=real(s.image, s.label_tops, s.label_lefts,
-                                                    s.patch, s.patch))}.items():
+    cases = {"fits": dict(cache_bytes=size), "too big": dict(cache_bytes=size - 1),
+             "one node": dict(cache_bytes=per_node), "none": dict(cache_bytes=0),
+             "given": dict(patches=extract_patches(s.image, s.label_tops, s.label_lefts,
+                                                   s.patch))}
+    for name, kwargs in cases.items():
         calls.clear()
         results[name] = prune_labels(*args, **kwargs)
         if name == "fits":
             assert calls == [s.label_tops.shape]
         elif name == "given":
             assert calls == []
-        else:
+        elif name == "too big":   # every node cut exactly once: all its labels or its kept
+            assert len(calls) == lat.n_nodes and s.label_tops.shape not in calls
+        else:                     # some nodes cut again for every committed neighbour
             assert len(calls) > lat.n_nodes and s.label_tops.shape not in calls
+    assert len(results) == len(cases)
     for r in results.values():
         assert np.array_equal(r.keep, results["fits"].keep)
         assert np.array_equal(r.order, results["fits"].order)
