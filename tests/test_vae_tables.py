@@ -42,13 +42,15 @@ def test_folder_images_reduce_skip_small_and_near_duplicates(tmp_path):
     assert len(train) == 1 and len(held) == 1 and not set(train) & set(held)
 
 
-def test_nearest_skips_self_and_exact_duplicates_and_ranks_by_distance():
+def test_nearest_skips_self_and_exact_duplicates_and_ranks_by_distance(monkeypatch):
     codes = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [0.5, 0.0]])
     found = vt.nearest(codes, torch.tensor([0, 2]), k=2)
     # query 0: itself and its exact duplicate (row 1) are skipped; nearest 4 (0.5), then 2 (1.0)
     assert found[0].tolist() == [4, 2]
     # query 2: nearest 4 (0.5 away), then rows 0 / 1 (1.0 away); never itself
     assert found[1, 0].item() == 4 and found[1, 1].item() in (0, 1)
+    monkeypatch.setattr(vt, "EPS", 0.0)      # no duplicate rule: only the query itself skipped
+    assert vt.nearest(codes, torch.tensor([0]), k=2)[0].tolist() == [1, 4]
 
 
 def test_retrieval_fast_equals_brute_force_over_all_keypoint_patches():
