@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 # A bare `torch` requirement would pull a multi-GB CUDA build: install the CPU build first.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: venv demo test bench-deps lint mutation clean
+.PHONY: venv demo test bench-deps paper-data lint mutation clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ test: venv
 ## Extra packages for the peer comparisons in benchmarks/ (OpenCV contrib xphoto, matplotlib).
 bench-deps: venv
 	$(PIP) install -q -e ".[bench]"
+
+## Photo corpus of the paper-2 benchmark (`benchmarks/vae_tables.py --images data/paper/images`):
+## the photographs that Debian packages ship as desktop backgrounds, fetched with `apt-get
+## download` and unpacked with `dpkg -x` (nothing installed) into $(PAPER_DATA) (git-ignored), with
+## each package's version and licences in $(PAPER_DATA)/PROVENANCE.md. About 250 MB from the
+## Debian mirror; needs a Debian-based system. Never run by `inpaint` itself or by CI.
+PAPER_DATA ?= data/paper
+paper-data:
+	$(PYTHON) benchmarks/paper_data.py --out $(PAPER_DATA)
 
 ## Mutation testing of the MRF core (mrf/inference.py, energy.py, candidates.py; see
 ## [tool.mutmut] in pyproject.toml) against the fast MRF tests; prints the surviving mutants.

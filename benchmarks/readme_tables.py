@@ -79,21 +79,44 @@ def robustness() -> str:
 
 def vae() -> str:
     data = load("vae_tables")
-    paper = data["paper"]
+    paper, pixels = data["paper"], data["pixel_search_retrieval"]
+
+    def pair(psnr, ssim) -> str:
+        return f"{psnr:.1f} / {ssim:.2f}"
+
     rows = []
     for model in ("ae", "vae"):
         f, p = data["figures"][model], paper[model]
         rows.append({"model": model.upper(),
-                     "retrieval": f"{f['retrieval_psnr']:.1f} / {f['retrieval_ssim']:.2f}",
+                     "grid": pair(f["retrieval_grid_psnr"], f["retrieval_grid_ssim"]),
+                     "fast_all": pair(f["retrieval_fast_all_psnr"], f["retrieval_fast_all_ssim"]),
                      "paper_retrieval": f"{p['retrieval_psnr']} / {p['retrieval_ssim']}",
-                     "reconstruction": f"{f['reconstruction_psnr']:.1f} / "
-                                       f"{f['reconstruction_ssim']:.2f}",
+                     "reconstruction": pair(f["reconstruction_psnr"], f["reconstruction_ssim"]),
+                     "heldout": pair(f["heldout_reconstruction_psnr"],
+                                     f["heldout_reconstruction_ssim"]),
                      "paper_reconstruction": f"{p['reconstruction_psnr']} / "
                                              f"{p['reconstruction_ssim']}"})
+    rows.append({"model": "pixel search", "grid": pair(pixels["grid"]["psnr"],
+                                                       pixels["grid"]["ssim"]),
+                 "fast_all": pair(pixels["fast_all"]["psnr"], pixels["fast_all"]["ssim"]),
+                 "paper_retrieval": "-", "reconstruction": "-", "heldout": "-",
+                 "paper_reconstruction": "-"})
     return common.markdown_table(rows, [
-        ("model", "model", ""), ("retrieval", "retrieval PSNR / SSIM", ""),
-        ("paper_retrieval", "paper", ""), ("reconstruction", "reconstruction PSNR / SSIM", ""),
+        ("model", "model", ""), ("grid", "retrieval, grid protocol (ours)", ""),
+        ("fast_all", "retrieval, FAST-all protocol (paper's)", ""),
+        ("paper_retrieval", "paper", ""), ("reconstruction", "reconstruction, test split", ""),
+        ("heldout", "reconstruction, held-out photos", ""),
         ("paper_reconstruction", "paper", "")])
+
+
+def vae_curve() -> str:
+    rows = load("vae_curve")["rows"]
+    return common.markdown_table(rows, [
+        ("patches", "patches", ",d"), ("epochs", "epochs", "d"),
+        ("best_val_loss", "best validation loss", ".1f"),
+        ("reconstruction_psnr", "test PSNR", ".2f"), ("reconstruction_ssim", "test SSIM", ".3f"),
+        ("heldout_reconstruction_psnr", "held-out PSNR", ".2f"),
+        ("heldout_reconstruction_ssim", "held-out SSIM", ".3f")])
 
 
 def scaling() -> str:
@@ -117,7 +140,8 @@ def detection() -> str:
 
 TABLES = {"detection": detection,
           "quality": quality, "weights": weights, "ir_throughput": ir_throughput,
-          "memory": memory, "robustness": robustness, "vae": vae, "scaling": scaling}
+          "memory": memory, "robustness": robustness, "vae": vae, "vae_curve": vae_curve,
+          "scaling": scaling}
 
 
 def main() -> None:
