@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import quality  # noqa: E402
 
-from inpaint.pipeline import RunConfig, run  # noqa: E402
+from inpaint.config import RunConfig  # noqa: E402
+from inpaint.pipeline import run  # noqa: E402
 from inpaint.training import finetune_descriptor  # noqa: E402
 from masks import PaintLossConfig, paint_loss_mask  # noqa: E402
 
