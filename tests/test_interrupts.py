@@ -35,6 +35,14 @@ def _panel(folder, name, k=0, size=96, hole=5):
     return folder / f"{name}.png", folder / f"{name}_mask.png"
 
 
+def _start(args: list) -> subprocess.Popen:
+    """The command as a terminal starts it: Ctrl-C's default disposition restored in the child
+    (a shell's background job, e.g. ``nohup make test &``, inherits SIGINT ignored, and a
+    command that ignores Ctrl-C cannot be tested for it)."""
+    return subprocess.Popen(args, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def _wait_for(condition, proc):
     deadline = time.monotonic() + WAIT
     while not condition():
@@ -70,8 +78,8 @@ def _loaded(proc, library: str) -> bool:
 
 def test_ctrl_c_while_run_is_loading_its_libraries(tmp_path):
     image, mask = _panel(tmp_path, "p")
-    proc = subprocess.Popen([INPAINT, "run", image, "--mask", mask, "-o", tmp_path / "o.png",
-                             "--descriptor", "none"], stderr=subprocess.PIPE, text=True)
+    proc = _start([INPAINT, "run", image, "--mask", mask, "-o", tmp_path / "o.png",
+                   "--descriptor", "none"])
     lines, thread = _stderr_reader(proc)
     _wait_for(lambda: _loaded(proc, "libtorch"), proc)   # importing torch: seconds to go
     lines = _interrupt(proc, lines, thread)
@@ -83,9 +91,8 @@ def test_ctrl_c_while_run_is_loading_its_libraries(tmp_path):
                                      ["--workers", "2", "--window", "96"]])  # >= 4 regions
 def test_ctrl_c_while_run_works(tmp_path, workers):
     image, mask = _panel(tmp_path, "p", size=200, hole=40)   # seconds of MRF work
-    proc = subprocess.Popen([INPAINT, "run", image, "--mask", mask, "-o", tmp_path / "o.png",
-                             "--descriptor", "none", *workers, "-v"],
-                            stderr=subprocess.PIPE, text=True)
+    proc = _start([INPAINT, "run", image, "--mask", mask, "-o", tmp_path / "o.png",
+                   "--descriptor", "none", *workers, "-v"])
     lines, thread = _stderr_reader(proc)
     _wait_for(lambda: any("memory budget" in line for line in lines), proc)  # planned
     if "2" in workers:   # the region workers are up and busy
@@ -108,7 +115,7 @@ def test_ctrl_c_on_batch_then_resume_finishes_the_rest(tmp_path):
     args = [INPAINT, "batch", src, "-o", out, "--workers", "1", "--descriptor", "none",
             "--passes", "1", "-q"]
     before = {p.name: p.read_bytes() for p in src.iterdir()}
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    proc = _start(args)
     lines, thread = _stderr_reader(proc)
     _wait_for(lambda: out.is_dir() and any(out.glob("t*.png")), proc)   # mid-batch
     children = psutil.Process(proc.pid).children(recursive=True)
@@ -134,8 +141,8 @@ def test_ctrl_c_while_the_batch_cluster_starts(tmp_path):
     src.mkdir()
     for k in range(2):
         _panel(src, f"t{k}", k)
-    proc = subprocess.Popen([INPAINT, "batch", src, "-o", out, "--workers", "1", "--descriptor",
-                             "none", "-q"], stderr=subprocess.PIPE, text=True)
+    proc = _start([INPAINT, "batch", src, "-o", out, "--workers", "1", "--descriptor", "none",
+                   "-q"])
     lines, thread = _stderr_reader(proc)
     # the first worker process exists: the cluster is starting
     _wait_for(lambda: len(psutil.Process(proc.pid).children(recursive=True)) >= 1, proc)
