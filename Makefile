@@ -39,9 +39,10 @@ PAPER_DATA ?= data/paper
 paper-data:
 	$(PYTHON) benchmarks/paper_data.py --out $(PAPER_DATA)
 
-## Mutation testing of the MRF core (mrf/inference.py, energy.py, candidates.py; see
-## [tool.mutmut] in pyproject.toml) against the fast MRF tests; prints the surviving mutants.
-## CPU-heavy (about an hour on 2 cores): runs niced. Narrow it with MUTANTS, e.g.
+## Mutation testing of the algorithmic core (mrf/ search, energies, inference, composition;
+## descriptor/ IR pooling, extraction, field; see [tool.mutmut] in pyproject.toml) against the
+## fast tests; prints the surviving mutants.
+## CPU-heavy (hours on 2 cores): runs niced. Narrow it with MUTANTS, e.g.
 ## `make mutation MUTANTS='mrf.inference*'`. mutmut is installed here only, not in the test extra.
 MUTMUT   ?= mutmut==3.8.1
 MUTANTS  ?=
