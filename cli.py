@@ -354,6 +354,9 @@ def mrf_options(func):
         config_option("--crack-fill", field="crack_fill", type=click.Choice(["prefill", "mean"]),
                       help="What pixels within --crack-width take: the pre-fill, or its mean "
                            "with the average of the kept labels."),
+        config_option("--crack-detail", field="crack_detail", type=click.FloatRange(0, 1),
+                      help="copy: share (0-1) of the copied patches' fine grain added to what "
+                           "cracks take (texture for a little hole-PSNR; 0 = off)."),
         config_option("--unary", field="unary", type=click.Choice(["pixel", "field"]),
                       help="Distance that re-ranks the descriptor shortlist and is the unary "
                            "cost: masked pixel SSD (pixel), or the masked descriptor distance "
@@ -381,7 +384,8 @@ def mrf_options(func):
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
                 passes, prefill, composition, crack_width, seam_smooth, texture_weight,
-                structure_sigma, structure, detail_gain, crack_fill, unary, no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
+                structure_sigma, structure, detail_gain, crack_fill, crack_detail, unary,
+                no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
     from inpaint.config import RunConfig
     from inpaint.plan import parse_size
 
@@ -392,7 +396,8 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
                          composition=composition, crack_width=crack_width,
                          seam_smooth=seam_smooth, texture_weight=texture_weight,
                          structure_sigma=structure_sigma, structure=structure,
-                         detail_gain=detail_gain, crack_fill=crack_fill, unary=unary,
+                         detail_gain=detail_gain, crack_fill=crack_fill,
+                         crack_detail=crack_detail, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
                          memory_budget=parse_size(memory_budget), window=window, margin=margin,
                          workers=workers)

@@ -44,6 +44,7 @@ class RunConfig:
     structure: str = _MRF.structure           # "prefill" or "blend" (label average)
     detail_gain: float = _MRF.detail_gain     # copied detail raised up to this factor
     crack_fill: str = _MRF.crack_fill         # cracks: "prefill" or its "mean" with the blend
+    crack_detail: float = _MRF.crack_detail   # share of the copied fine detail cracks take
     correction: str = _MRF.correction
     use_context: bool = _MRF.use_context
     ir_dtype: str = "float32"
@@ -87,6 +88,7 @@ class RunConfig:
             texture_weight=self.texture_weight, crack_width=self.crack_width,
             structure_sigma=self.structure_sigma, structure=self.structure,
             detail_gain=self.detail_gain, crack_fill=self.crack_fill,
+            crack_detail=self.crack_detail,
             correction=self.correction, use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))

@@ -69,6 +69,7 @@ class MRFConfig:
     structure: str = "prefill"    # the low frequencies: "prefill" or "blend" (label average)
     detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
     crack_fill: str = "prefill"   # cracks keep the "prefill" or its "mean" with the label blend
+    crack_detail: float = 0.0     # cracks also take this share of the copied fine detail
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
@@ -101,6 +102,8 @@ class MRFConfig:
             raise ValueError("detail gain must be a finite number >= 1")
         if self.detail_gain > 1 and not self.structure_sigma > 0:
             raise ValueError("detail gain acts on the detail layer: it needs structure sigma > 0")
+        if not (np.isfinite(self.crack_detail) and 0 <= self.crack_detail <= 1):
+            raise ValueError("crack detail must be a number in 0..1")
         if self.crack_fill not in CRACK_FILLS:
             raise ValueError(f"crack fill must be one of {CRACK_FILLS}")
         if self.structure not in STRUCTURES:
@@ -261,7 +264,8 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
                    correction=cfg.correction, composition="copy", rank=rank,
                    seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width,
                    structure=structure, structure_sigma=cfg.structure_sigma,
-                   detail_gain=cfg.detail_gain, crack_fill=crack_fill)
+                   detail_gain=cfg.detail_gain, crack_fill=crack_fill,
+                   crack_detail=cfg.crack_detail)
 
 
 def _blend(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result, *,

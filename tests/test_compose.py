@@ -323,7 +323,8 @@ def test_run_options_reach_the_inpainter():
     default = result()
     for change in (dict(composition="blend"), dict(prefill="telea"), dict(crack_width=0.0),
                    dict(texture_weight=100.0), dict(seam_smooth=0),
-                   dict(structure_sigma=1.5, structure="blend"), dict(crack_fill="mean")):
+                   dict(structure_sigma=1.5, structure="blend"), dict(crack_fill="mean"),
+                   dict(crack_detail=0.5)):
         other = result(**change)
         assert np.array_equal(other[~mask], image[~mask])
         assert np.abs(other.astype(int) - default).max() > 0, change
@@ -450,6 +451,17 @@ def test_structure_and_crack_fill_reach_the_composition():
     rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
     np.testing.assert_allclose(cracked[rim], 0.5 * (image[rim] + blend[rim]), atol=1e-5)
     np.testing.assert_array_equal(cracked[~hole], image[~hole])
+    # crack_detail: the rim also takes that share of the copy's grain above 1 px
+    from mrf.compose import CRACK_DETAIL_SIGMA, detail_above
+    grainy = _compose(MRFConfig(**base, crack_width=2.0, crack_fill="mean", crack_detail=0.5),
+                      image, hole, lattice, kept_tops, kept_lefts, result, order)
+    grain = detail_above(image, hole, copy[hole], CRACK_DETAIL_SIGMA)
+    assert np.abs(grain[rim]).max() > 1e-2
+    np.testing.assert_allclose(grainy[rim], np.clip(cracked[rim] + 0.5 * grain[rim], 0, 1),
+                               atol=1e-5)
+    np.testing.assert_array_equal(grainy[~hole], image[~hole])
+    deep = hole & ~(ndimage.distance_transform_edt(hole) <= 2.5)   # lacuna: untouched
+    np.testing.assert_allclose(grainy[deep], cracked[deep], atol=1e-6)
     gained = _compose(MRFConfig(**base, crack_width=0.0, structure_sigma=1.5,
                                 structure="blend", detail_gain=2.0),
                       image, hole, lattice, kept_tops, kept_lefts, result, order)
