@@ -42,6 +42,22 @@ def test_quality_quick_runs_every_method_and_writes_json(tmp_path):
     assert (tmp_path / "quality_montage.png").is_file()
 
 
+def test_frontier_quick_scores_the_grid_and_its_pareto_front(tmp_path):
+    _run_quick(tmp_path, "frontier.py")
+    result = json.loads((tmp_path / "frontier.json").read_text())
+    points, front = result["points"], result["pareto"]
+    assert len(points) == 4 and 1 <= len(front) <= len(points)
+    # the front: no point beats a front point on both axes, and more lacuna detail (w) never
+    # lowers the lacuna gradient ratio
+    for p in front:
+        assert not any(q["hole_psnr"] > p["hole_psnr"] and q["grad_ratio"] > p["grad_ratio"]
+                       for q in points)
+    by = {(p["c"], p["w"]): p for p in points}
+    assert by[(0.0, 1.3)]["lacuna_grad_ratio"] > by[(0.0, 1.0)]["lacuna_grad_ratio"]
+    assert by[(0.5, 1.0)]["grad_ratio"] > by[(0.0, 1.0)]["grad_ratio"]   # crack detail: texture
+    assert (tmp_path / "frontier.png").is_file()
+
+
 def test_weights_report_quick_lists_the_builtins(tmp_path):
     _run_quick(tmp_path, "weights_report.py")
     names = {row["name"] for row in json.loads((tmp_path / "weights_report.json").read_text())
