@@ -281,10 +281,10 @@ def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.nd
         energy = (detail ** 2).sum(axis=2)
         known = (~hole).astype(np.float64)
         holef = hole.astype(np.float64)
-        expected = (ndimage.gaussian_filter(energy * known, width)
-                    / np.maximum(ndimage.gaussian_filter(known, width), 1e-12))
-        actual = (ndimage.gaussian_filter(energy * holef, width)
-                  / np.maximum(ndimage.gaussian_filter(holef, width), 1e-12))
+        expected = (ndimage.gaussian_filter(energy * known, width, mode="mirror")
+                    / np.maximum(ndimage.gaussian_filter(known, width, mode="mirror"), 1e-12))
+        actual = (ndimage.gaussian_filter(energy * holef, width, mode="mirror")
+                  / np.maximum(ndimage.gaussian_filter(holef, width, mode="mirror"), 1e-12))
         factor = np.clip(np.sqrt(expected / np.maximum(actual, 1e-12)), 1.0, gain)
         out = out + ((factor - 1.0)[:, :, None] * detail)[hole]
     return out

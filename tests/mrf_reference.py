@@ -160,3 +160,64 @@ def context_error(context, top: int, left: int, patch: int, block: int) -> float
             if int(b) == block:
                 best = min(best, float(err))
     return best
+
+
+def gaussian_mirror(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """2-D Gaussian of one (H, W) plane, written out: the kernel exp(-x^2 / 2 sigma^2) on
+    -r..r with r = int(4 sigma + 0.5), normalised; edges mirrored about the edge pixel
+    (d c b | a b c d | c b a), each axis in turn."""
+    radius = int(4.0 * sigma + 0.5)
+    kernel = [math.exp(-0.5 * (x / sigma) ** 2) for x in range(-radius, radius + 1)]
+    kernel = [k / sum(kernel) for k in kernel]
+
+    def mirror(i: int, n: int) -> int:
+        while not 0 <= i < n:
+            i = -i if i < 0 else 2 * (n - 1) - i
+        return i
+
+    out = np.asarray(plane, dtype=np.float64)
+    for axis in (0, 1):
+        src, res = out, np.zeros_like(out)
+        n = src.shape[axis]
+        for i in range(n):
+            for k, weight in enumerate(kernel):
+                j = mirror(i + k - radius, n)
+                if axis == 0:
+                    res[i] += weight * src[j]
+                else:
+                    res[:, i] += weight * src[:, j]
+        out = res
+    return out
+
+
+def box_mean(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-weighted mean of ``values`` over the pixels of ``weights`` (mirror edges)."""
+    return gaussian_mirror(values * weights, sigma) / np.maximum(
+        gaussian_mirror(weights, sigma), 1e-12)
+
+
+def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.ndarray,
+                      sigma: float, image: np.ndarray, gain: float, width: float) -> np.ndarray:
+    """The structure/texture split by its definition, channel by channel: the copy C plus the
+    Gaussian of (S - C) on the hole (0 elsewhere); with gain, the detail of C above sigma
+    raised by sqrt(known paint's detail energy / the hole's), clipped to 1..gain, both energies
+    Gaussian means of width ``width`` over known and hole pixels. Returns (H, W, C)."""
+    channels = structure.shape[2]
+    composed = image.astype(np.float64).copy()
+    composed[hole] = patch_fill
+    out = composed.copy()
+    for c in range(channels):
+        difference = np.where(hole, structure[:, :, c] - composed[:, :, c], 0.0)
+        out[:, :, c] += gaussian_mirror(difference, sigma)
+    if gain > 1:
+        detail = np.stack([composed[:, :, c] - gaussian_mirror(composed[:, :, c], sigma)
+                           for c in range(channels)], axis=2)
+        energy = (detail ** 2).sum(axis=2)
+        expected = box_mean(energy, (~hole).astype(np.float64), width)
+        actual = box_mean(energy, hole.astype(np.float64), width)
+        for y in range(hole.shape[0]):
+            for x in range(hole.shape[1]):
+                factor = min(max(math.sqrt(expected[y, x] / max(actual[y, x], 1e-12)), 1.0),
+                             gain)
+                out[y, x] += (factor - 1.0) * detail[y, x]
+    return out
