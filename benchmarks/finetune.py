@@ -89,7 +89,8 @@ def main() -> None:
             row[f"finetuned_minus_v128_{m}"] = row["v128_finetuned"][m] - row["v128"][m]
         rows.append(row)
         print(f"{name:<22} hole-PSNR pixel {row['pixel']['hole_psnr']:6.2f}  v128 "
-              f"{row['v128']['hole_psnr']:6.2f}  finetuned {row['v128_finetuned']['hole_psnr']:6.2f}"
+              f"{row['v128']['hole_psnr']:6.2f}  finetuned "
+              f"{row['v128_finetuned']['hole_psnr']:6.2f}"
               f"  (fine-tune {tune_seconds:5.1f} s)", flush=True)
     if not rows:
         raise SystemExit(f"no image matched --images {args.images!r}")

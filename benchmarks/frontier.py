@@ -21,6 +21,7 @@ Outputs: ``frontier.json`` and ``frontier.png`` (every grid point, the front, FS
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def fills(images, quick: bool) -> list[dict]:
     """Per image: truth, mask, loss types and the three fills (float64, 0-255)."""
     fsr = quality._xphoto(quality.cv2.xphoto.INPAINT_FSR_FAST)
     out = []
-    for k, (name, truth, mask) in enumerate(images):
+    for name, truth, mask in images:
         damaged = np.where(mask[:, :, None], 0, truth).astype(np.uint8)
         case = {"image": name, "truth": truth, "mask": mask,
                 "types": texture_metrics.loss_types(mask),
@@ -137,7 +138,7 @@ def main() -> None:
     points = []
     for a, c, s, w in itertools.product(*(grid[k] for k in "acsw")):
         point = {"a": a, "c": c, "s": s, "w": w,
-                 **mean_scores(cases, lambda case: mix(case, a, c, s, w))}
+                 **mean_scores(cases, functools.partial(mix, a=a, c=c, s=s, w=w))}
         point["goal"] = "yes" if meets(point, fsr) else ""
         points.append(point)
     front = sorted(pareto(points), key=lambda p: -p["hole_psnr"])

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from descriptor import builtin_names, load_checkpoint  # noqa: E402
-from descriptor.train import PatchSampler  # noqa: E402
+from descriptor.training import PatchSampler  # noqa: E402
 from inpaint.dtypes import to_float  # noqa: E402
 from inpaint.raster import read_raster  # noqa: E402
 

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .metadata import BUILTIN_DIR, builtin_names
 from .models import build_model
 
 FORMAT = "inpaint-descriptor"
 FORMAT_VERSION = 1
-BUILTIN_DIR = Path(__file__).resolve().parent / "weights"
 NORMALISATION = {"colour": "RGB", "input_range": [0.0, 1.0]}
 
 
@@ -44,11 +44,6 @@ class Checkpoint:
     @property
     def arch(self) -> str:
         return self.config.arch
-
-
-def builtin_names() -> list[str]:
-    """Names of the descriptors shipped inside the package (``v32``, ``v128``, ...)."""
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.pt"))
 
 
 def resolve(name_or_path: str | os.PathLike) -> Path:

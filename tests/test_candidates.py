@@ -9,14 +9,22 @@ candidate, re-ranking split over several chunks. Written against the survivors o
 from __future__ import annotations
 
 import faiss
+import mrf_reference as ref
 import numpy as np
 import pytest
 import torch
 
-import mrf_reference as ref
 from mrf import PixelField, build_lattice
-from mrf.candidates import (BlockIndex, SearchConfig, _exact_distances, _node_distance_keys,
-                            _top_per_node, candidate_set, node_block_pairs, shortlist)
+from mrf.candidates import (
+    BlockIndex,
+    SearchConfig,
+    _exact_distances,
+    _node_distance_keys,
+    _top_per_node,
+    candidate_set,
+    node_block_pairs,
+    shortlist,
+)
 from mrf.context import Context
 from mrf.inpainter import single_block_context
 

@@ -473,8 +473,9 @@ def test_structure_and_crack_fill_reach_the_composition():
 def test_structure_texture_against_its_definition(seed):
     """Colour channels that differ, a hole that touches two image edges, gain on and off: the
     fast split equals the per-channel reference (mirror edges, no blur across channels)."""
-    from mrf.compose import structure_texture
     from mrf_reference import structure_texture as reference
+
+    from mrf.compose import structure_texture
 
     rng = np.random.default_rng(seed)
     image = rng.random((24, 20, 3))

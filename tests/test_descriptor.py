@@ -232,7 +232,7 @@ def test_short_training_lowers_validation_loss_and_same_seed_same_weights(arch):
 
 
 def test_training_never_samples_masked_pixels():
-    from descriptor.train import PatchSampler
+    from descriptor.training import PatchSampler
 
     image = np.random.default_rng(0).random((90, 90, 3)).astype(np.float32)
     mask = np.zeros((90, 90), bool)
