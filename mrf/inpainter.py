@@ -64,12 +64,12 @@ class MRFConfig:
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
     texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary
     crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
-    structure_sigma: float = 0.0  # > 0: fill's frequencies below this Gaussian (px) from
-    #                               ``structure``, its detail from the patches
-    structure: str = "prefill"    # the low frequencies: "prefill" or "blend" (label average)
+    structure_sigma: float = 2.0  # copy, > 0: fill's frequencies below this Gaussian (px)
+    #                               from ``structure``, its detail from the patches
+    structure: str = "blend"      # the low frequencies: "prefill" or "blend" (label average)
     detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
-    crack_fill: str = "prefill"   # cracks keep the "prefill" or its "mean" with the label blend
-    crack_detail: float = 0.0     # cracks also take this share of the copied fine detail
+    crack_fill: str = "mean"      # cracks keep the "prefill" or its "mean" with the label blend
+    crack_detail: float = 0.5     # copy: cracks also take this share of the copied fine detail
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
@@ -251,9 +251,9 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
     crack_fill = 0.5 * (label_mean + image) if cfg.crack_fill == "mean" and \
         label_mean is not None else None
     if cfg.composition == "blend":
+        # the split and the crack grain act on copied patches; the blend is smooth already
         return _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
-                      crack_width=cfg.crack_width, structure_sigma=cfg.structure_sigma,
-                      crack_fill=crack_fill)
+                      crack_width=cfg.crack_width, structure_sigma=0.0, crack_fill=crack_fill)
     structure = label_mean if cfg.structure == "blend" else None
     # one label per node, pasted in pruning order (most confident first)
     rank = np.empty(lattice.n_nodes, dtype=np.int64)

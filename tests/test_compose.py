@@ -10,6 +10,9 @@ from scipy import ndimage
 from mrf import MRFConfig, inpaint_mrf, prefill
 from mrf.compose import compose, crack_blend, first_owner, seam_weights
 
+#: The copy composition alone: no structure/texture split, cracks keep the pre-fill, no grain.
+PLAIN = dict(structure_sigma=0.0, crack_fill="prefill", crack_detail=0.0)
+
 
 def _sequential_paste(image, hole, tops, lefts, label_tops, label_lefts, rank, patch):
     """Reference: paste nodes one by one in rank order; each writes only hole pixels that no
@@ -226,16 +229,19 @@ def test_copy_pastes_ncmps_labels_in_pruning_order():
     rank[order] = nodes
     expected, _ = _sequential_paste(image, hole, lattice.tops, lattice.lefts, chosen_tops,
                                     chosen_lefts, rank, 7)
-    cfg = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=0.0)
+    cfg = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=0.0,
+                    **PLAIN)
     out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
     np.testing.assert_allclose(out[hole], expected[hole], atol=1e-5)
     # the crack width reaches compose: the rim keeps the pre-fill, the inside stays the copy
-    cfg2 = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=2.0)
+    cfg2 = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=2.0,
+                     **PLAIN)
     out2 = _compose(cfg2, image, hole, lattice, kept_tops, kept_lefts, result, order)
     np.testing.assert_allclose(out2[hole], np.clip(crack_blend(
         expected[hole], image[hole], hole, 2.0), 0, 1), atol=1e-5)
     # and seam smoothing reaches it too
-    cfg3 = MRFConfig(patch_size=7, step=3, seam_smooth=1, correction="none", crack_width=0.0)
+    cfg3 = MRFConfig(patch_size=7, step=3, seam_smooth=1, correction="none", crack_width=0.0,
+                     **PLAIN)
     assert np.abs(_compose(cfg3, image, hole, lattice, kept_tops, kept_lefts, result,
                            order) - out).max() > 1e-3
 
@@ -244,7 +250,8 @@ def test_blend_composition_also_keeps_the_crack_rim():
     from mrf.inpainter import _compose
 
     image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(1)
-    cfg = MRFConfig(patch_size=7, step=3, composition="blend", crack_width=2.0)
+    cfg = MRFConfig(patch_size=7, step=3, composition="blend", crack_width=2.0,
+                    **PLAIN)
     out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
     rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
     np.testing.assert_allclose(out[rim], image[rim], atol=1e-6)
@@ -323,8 +330,9 @@ def test_run_options_reach_the_inpainter():
     default = result()
     for change in (dict(composition="blend"), dict(prefill="telea"), dict(crack_width=0.0),
                    dict(texture_weight=100.0), dict(seam_smooth=0),
-                   dict(structure_sigma=1.5, structure="blend"), dict(crack_fill="mean"),
-                   dict(crack_detail=0.5)):
+                   dict(structure_sigma=0.0), dict(structure_sigma=1.0),
+                   dict(structure="prefill"), dict(detail_gain=1.5),
+                   dict(crack_fill="prefill"), dict(crack_detail=0.0)):
         other = result(**change)
         assert np.array_equal(other[~mask], image[~mask])
         assert np.abs(other.astype(int) - default).max() > 0, change
@@ -435,25 +443,27 @@ def test_structure_and_crack_fill_reach_the_composition():
     from mrf.inpainter import _compose
 
     image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(2)
-    base = dict(patch_size=7, step=3, seam_smooth=0, correction="none")
-    copy = _compose(MRFConfig(**base, crack_width=0.0), image, hole, lattice, kept_tops,
+    base = dict(patch_size=7, step=3, seam_smooth=0, correction="none", **PLAIN)
+
+    def cfg(**change):
+        return MRFConfig(**(base | change))
+    copy = _compose(cfg(crack_width=0.0), image, hole, lattice, kept_tops,
                     kept_lefts, result, order)
-    blend = _compose(MRFConfig(**base, composition="blend", crack_width=0.0), image, hole,
+    blend = _compose(cfg(composition="blend", crack_width=0.0), image, hole,
                      lattice, kept_tops, kept_lefts, result, order)
-    split = _compose(MRFConfig(**base, crack_width=0.0, structure_sigma=1.5,
-                               structure="blend"),
+    split = _compose(cfg(crack_width=0.0, structure_sigma=1.5, structure="blend"),
                      image, hole, lattice, kept_tops, kept_lefts, result, order)
     expected = structure_texture(copy[hole].astype(np.float64), blend, hole, 1.5)
     np.testing.assert_allclose(split[hole], np.clip(expected, 0, 1), atol=1e-5)
     np.testing.assert_array_equal(split[~hole], image[~hole])
-    cracked = _compose(MRFConfig(**base, crack_width=2.0, crack_fill="mean"), image, hole,
+    cracked = _compose(cfg(crack_width=2.0, crack_fill="mean"), image, hole,
                        lattice, kept_tops, kept_lefts, result, order)
     rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
     np.testing.assert_allclose(cracked[rim], 0.5 * (image[rim] + blend[rim]), atol=1e-5)
     np.testing.assert_array_equal(cracked[~hole], image[~hole])
     # crack_detail: the rim also takes that share of the copy's grain above 1 px
     from mrf.compose import CRACK_DETAIL_SIGMA, detail_above
-    grainy = _compose(MRFConfig(**base, crack_width=2.0, crack_fill="mean", crack_detail=0.5),
+    grainy = _compose(cfg(crack_width=2.0, crack_fill="mean", crack_detail=0.5),
                       image, hole, lattice, kept_tops, kept_lefts, result, order)
     grain = detail_above(image, hole, copy[hole], CRACK_DETAIL_SIGMA)
     assert np.abs(grain[rim]).max() > 1e-2
@@ -462,8 +472,8 @@ def test_structure_and_crack_fill_reach_the_composition():
     np.testing.assert_array_equal(grainy[~hole], image[~hole])
     deep = hole & ~(ndimage.distance_transform_edt(hole) <= 2.5)   # lacuna: untouched
     np.testing.assert_allclose(grainy[deep], cracked[deep], atol=1e-6)
-    gained = _compose(MRFConfig(**base, crack_width=0.0, structure_sigma=1.5,
-                                structure="blend", detail_gain=2.0),
+    gained = _compose(cfg(crack_width=0.0, structure_sigma=1.5, structure="blend",
+                          detail_gain=2.0),
                       image, hole, lattice, kept_tops, kept_lefts, result, order)
     assert np.abs(gained - split).max() > 1e-3
     np.testing.assert_array_equal(gained[~hole], image[~hole])
