@@ -41,7 +41,9 @@ GRID = {"a": (0.3, 0.5, 0.7), "c": (0.0, 0.3, 0.5, 0.7), "s": (1.5, 2.0, 3.0),
         "w": (1.0, 1.15, 1.3, 1.6)}
 QUICK_GRID = {"a": (0.5,), "c": (0.0, 0.5), "s": (2.0,), "w": (1.0, 1.3)}
 MEASURES = ("hole_psnr", "grad_ratio", "crack_psnr", "lacuna_psnr", "lacuna_grad_ratio")
-FILLS = {"blend": dict(composition="blend"), "copy": dict(composition="copy")}
+#: the fills mixed, each with --crack-width 0; the copy without the structure/texture split
+FILLS = {"blend": dict(composition="blend"),
+         "copy": dict(composition="copy", structure_sigma=0.0)}
 
 
 def fills(images, quick: bool) -> list[dict]:
