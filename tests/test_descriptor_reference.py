@@ -5,6 +5,8 @@ small random cases with odd sizes, every image border and several seeds. They al
 argument handling (dtype, tile, progress, chunk, band, index dtypes) and the error messages.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -16,11 +18,13 @@ from descriptor import (
     PatchEncoderField,
     build_model,
     cell_bounds,
+    compute_ir,
     descriptor_dim,
     dilate_mask,
     pool_windows,
 )
 from descriptor.extract import running_max
+from descriptor.ir import as_image_tensor, reflect_indices
 
 CELL = 8
 
@@ -154,7 +158,7 @@ def test_cell_bounds_are_the_floor_ceil_padded_split():
 
 @pytest.mark.parametrize("size", [0, -3])
 def test_non_positive_patch_sizes_are_refused(size):
-    with pytest.raises(ValueError, match="patch_size must be positive"):
+    with pytest.raises(ValueError, match="^patch_size must be positive$"):
         cell_bounds(size)
 
 
@@ -203,10 +207,38 @@ def test_positions_outside_the_image_are_refused_on_every_side(kind):
     torch.testing.assert_close(got, ref_descriptors(ir, [0, 14, 0, 14], [0, 0, 17, 17], patch))
     # ... one step further on any side is not
     for t, l in _outside_cases(20, 23, patch):
-        with pytest.raises(IndexError, match="lies outside the image"):
+        with pytest.raises(IndexError, match="^a patch position lies outside the image$"):
             call(np.array(t), np.array(l))
-    with pytest.raises(ValueError, match="tops and lefts must have the same length"):
+    with pytest.raises(ValueError, match="^tops and lefts must have the same length$"):
         call([0, 1], [0])
+
+
+def test_dense_field_pools_only_the_slab_of_each_band(monkeypatch):
+    """The pooled maps cover exactly the rows/columns the positions of one band span (memory
+    stays near one band of the IR), bands are ``band`` rows from the smallest top."""
+    slabs = []
+    original = DenseField._pooled_maps
+
+    def spy(self, r0, c0, r1, c1):
+        slabs.append((r0, c0, r1, c1))
+        return original(self, r0, c0, r1, c1)
+
+    monkeypatch.setattr(DenseField, "_pooled_maps", spy)
+    ir = _ir(0, channels=2, height=300, width=40)
+    tops = np.array([5, 9, 20, 21, 36, 40, 299 - 8])
+    lefts = np.array([3, 30, 7, 11, 2, 25, 6])
+    want = ref_descriptors(ir, tops, lefts, 8)
+    torch.testing.assert_close(DenseField(ir, 8, band=16).at(tops, lefts), want, rtol=0, atol=0)
+    # bands of 16 rows from top 5: [5, 21) [21, 37) [37, 53) ... [277, 293)
+    assert slabs == [(5, 3, 20 + 8, 30 + 8), (21, 2, 36 + 8, 11 + 8), (40, 25, 48, 33),
+                     (291, 6, 299, 14)]
+    slabs.clear()
+    # the default band is 256 rows
+    torch.testing.assert_close(DenseField(ir, 8).at(tops, lefts), want, rtol=0, atol=0)
+    assert slabs == [(5, 2, 40 + 8, 30 + 8), (291, 6, 299, 14)]
+    slabs.clear()
+    DenseField(ir, 8).at([0, 255, 256], [0, 0, 0])
+    assert [s[0] for s in slabs] == [0, 256]
 
 
 # ---------------------------------------------------------------- running max
@@ -292,7 +324,7 @@ def test_ir_field_passes_dtype_tile_and_progress_to_the_ir(capsys):
     torch.testing.assert_close(half.ir.float(), full.ir, rtol=0, atol=1e-2 * full.ir.max().item())
     IRField(model, image, hole, 8, tile=8, progress=True)    # 3 x 3 tiles: a bar is drawn
     assert "IR tiles" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="tile must be at least 8"):
+    with pytest.raises(ValueError, match="^tile must be at least 8 pixels$"):
         IRField(model, image, hole, 8, tile=7)
 
 
@@ -331,5 +363,57 @@ def test_patch_encoder_field_equals_encoding_each_masked_crop():
 
 
 def test_patch_encoder_field_refuses_another_patch_size():
-    with pytest.raises(ValueError, match="the chen descriptor needs 16-px patches, not 9"):
+    with pytest.raises(ValueError, match="^the chen descriptor needs 16-px patches, not 9$"):
         PatchEncoderField(_chen(), _image(20, 20), np.zeros((20, 20), bool), 9)
+
+
+# ---------------------------------------------------------------- IR helpers (descriptor/ir.py)
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7])
+def test_reflect_indices_equal_numpy_reflect_padding(size):
+    pad = 2 * size + 3                      # overhangs shorter and longer than the image
+    padded = np.pad(np.arange(size), pad, mode="reflect")
+    for start in range(-pad, size + 1):
+        for stop in range(start, size + pad + 1):
+            got = reflect_indices(start, stop, size)
+            assert np.array_equal(got, padded[start + pad:stop + pad]), (start, stop)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_as_image_tensor_gives_float32_channels_first(dtype):
+    image = np.random.default_rng(0).random((5, 7, 3)).astype(dtype)
+    got = as_image_tensor(image)
+    assert got.dtype == torch.float32 and got.shape == (3, 5, 7)
+    assert torch.equal(got, torch.from_numpy(image.astype(np.float32).transpose(2, 0, 1)))
+    chw = torch.from_numpy(image.transpose(2, 0, 1).copy())
+    assert torch.equal(as_image_tensor(chw), got)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 4), (3, 5, 7), (5, 7, 3, 1), (5, 7, 1)])
+def test_as_image_tensor_refuses_other_array_shapes(shape):
+    message = rf"^expected an \(H, W, 3\) RGB image, got shape {re.escape(str(shape))}$"
+    with pytest.raises(ValueError, match=message):
+        as_image_tensor(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 3), (4, 5, 7), (3, 5, 7, 1), (1, 3, 5, 7)])
+def test_as_image_tensor_refuses_other_tensor_shapes(shape):
+    message = rf"^expected a \(3, H, W\) RGB tensor, got shape {re.escape(str(shape))}$"
+    with pytest.raises(ValueError, match=message):
+        as_image_tensor(torch.zeros(shape))
+
+
+def test_compute_ir_of_any_conv_stack_has_its_last_conv_width():
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(   # the widths differ: the IR must take the last one
+        torch.nn.Conv2d(3, 5, 3), torch.nn.ReLU(), torch.nn.Conv2d(5, 4, 3), torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 6, 3), torch.nn.ReLU())
+    image = np.random.default_rng(2).random((14, 19, 3)).astype(np.float32)
+    ir = compute_ir(encoder, image, "valid_context", tile=8)
+    padded = np.pad(image, ((3, 3), (3, 3), (0, 0)), mode="reflect")
+    with torch.no_grad():
+        want = encoder(torch.from_numpy(padded).permute(2, 0, 1)[None])[0]
+    assert ir.shape == (6, 14, 19)
+    torch.testing.assert_close(ir, want, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="^encoder has no convolution layers$"):
+        compute_ir(torch.nn.Sequential(torch.nn.ReLU()), image, "same")
