@@ -44,6 +44,8 @@ class RunConfig:
     structure: str = _MRF.structure           # "prefill" or "blend" (label average)
     detail_gain: float = _MRF.detail_gain     # copied detail raised up to this factor
     crack_fill: str = _MRF.crack_fill         # cracks: "prefill" or its "mean" with the blend
+    levels: int = _MRF.levels                 # pyramid levels: > 1 fills lacunae coarse to fine
+    coarse_passes: int = _MRF.coarse_passes   # search passes of the coarse levels
     correction: str = _MRF.correction
     use_context: bool = _MRF.use_context
     ir_dtype: str = "float32"
@@ -87,6 +89,6 @@ class RunConfig:
             texture_weight=self.texture_weight, crack_width=self.crack_width,
             structure_sigma=self.structure_sigma, structure=self.structure,
             detail_gain=self.detail_gain, crack_fill=self.crack_fill,
-            correction=self.correction, use_context=self.use_context,
+            levels=self.levels, coarse_passes=self.coarse_passes, correction=self.correction, use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))
