@@ -6,10 +6,10 @@ twice as far away, in fine pixels, are as near in patches as the next ones were.
 level is the pre-filled image averaged over 2 x 2 blocks, with a coarse pixel missing when any of
 its four fine pixels is; it runs ``coarse_passes`` search passes, each re-searching the nodes
 without known pixels with the previous fill as the query, so that structures entering a lacuna
-grow through it. Its fill, upsampled (bicubic), replaces the pre-fill inside the lacunae
-(missing pixels deeper than ``crack_width``, cross-faded over 2 px) in the image the fine level
-starts from: the query of its candidate search, and the smooth part under ``structure_sigma``
-with ``structure="prefill"``. Thin cracks keep the pre-fill exactly. Levels recurse (level 3 is
+grow through it. Its fill, upsampled (bicubic), gives the low frequencies (below a Gaussian of
+2 px) of the lacunae (missing pixels deeper than ``crack_width``, cross-faded over 2 px) in the
+image the fine level starts from, whose detail stays the pre-fill's: the query of its candidate
+search, and the smooth part under ``structure_sigma`` with ``structure="prefill"``. Thin cracks keep the pre-fill exactly. Levels recurse (level 3 is
 run on the coarse level's coarse level, and so on).
 
 A level is skipped (the fine level then runs on the pre-fill, as with ``levels=1``) when its
@@ -39,6 +39,9 @@ from .inpainter import MRFConfig, MRFResult, inpaint_mrf
 
 #: Width (px) over which the pre-fill of cracks is cross-faded into the coarse fill of lacunae.
 GUIDE_FADE = 2.0
+
+#: Gaussian (px) that keeps the structure of the coarse fill and leaves the detail to the pre-fill.
+GUIDE_SIGMA = 2.0
 
 #: ``make(image, hole) -> patch field``: a field builder for any image size and hole.
 FieldBuilder = Callable[[np.ndarray, np.ndarray], PatchField]
@@ -89,11 +92,18 @@ def skip_reason(depth: np.ndarray, coarse_hole: np.ndarray | None, cfg: MRFConfi
 
 def guided_prefill(image: np.ndarray, hole: np.ndarray, coarse_fill: np.ndarray,
                    depth: np.ndarray, crack_width: float) -> np.ndarray:
-    """``image`` with its lacunae taken from ``coarse_fill`` (same size): weight 0 up to
-    ``crack_width`` px from known paint (cracks keep the pre-fill), rising to 1 over
-    ``GUIDE_FADE`` px. Pixels outside ``hole`` are ``image``'s, bit for bit."""
+    """``image`` (the pre-fill) whose lacunae take the low frequencies of ``coarse_fill`` (same
+    size): the pre-fill plus the difference coarse - pre-fill smoothed by a Gaussian of sigma
+    ``GUIDE_SIGMA`` px, so the coarse level brings the structure and the pre-fill keeps its
+    detail (the upsampled coarse fill has none above half resolution; measured better than the
+    plain coarse fill, see README ``--levels``). Its weight is 0 up to ``crack_width`` px from
+    known paint (cracks keep the pre-fill) and rises to 1 over ``GUIDE_FADE`` px. Pixels outside
+    ``hole`` are ``image``'s, bit for bit."""
+    difference = np.where(hole[:, :, None], coarse_fill - image, 0.0)
+    structure = ndimage.gaussian_filter(difference, (GUIDE_SIGMA, GUIDE_SIGMA, 0),
+                                        mode="nearest")
     weight = np.clip((depth - crack_width) / GUIDE_FADE, 0.0, 1.0)[:, :, None]
-    mixed = (weight * coarse_fill + (1.0 - weight) * image).astype(image.dtype)
+    mixed = np.clip(image + weight * structure, 0.0, 1.0).astype(image.dtype)
     return np.where(hole[:, :, None], mixed, image)
 
 
