@@ -385,7 +385,8 @@ def mrf_options(func):
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
                 passes, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
-                structure_sigma, structure, detail_gain, crack_fill, unary, no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
+                structure_sigma, structure, detail_gain, crack_fill, unary, no_context, ir_dtype,
+                seed, memory_budget, window, margin, workers=1):
     from inpaint.config import RunConfig
     from inpaint.plan import parse_size
 

@@ -89,6 +89,7 @@ class RunConfig:
             texture_weight=self.texture_weight, crack_width=self.crack_width,
             structure_sigma=self.structure_sigma, structure=self.structure,
             detail_gain=self.detail_gain, crack_fill=self.crack_fill,
-            levels=self.levels, coarse_passes=self.coarse_passes, correction=self.correction, use_context=self.use_context,
+            levels=self.levels, coarse_passes=self.coarse_passes, correction=self.correction,
+            use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))

@@ -9,8 +9,9 @@ without known pixels with the previous fill as the query, so that structures ent
 grow through it. Its fill, upsampled (bicubic), gives the low frequencies (below a Gaussian of
 2 px) of the lacunae (missing pixels deeper than ``crack_width``, cross-faded over 2 px) in the
 image the fine level starts from, whose detail stays the pre-fill's: the query of its candidate
-search, and the smooth part under ``structure_sigma`` with ``structure="prefill"``. Thin cracks keep the pre-fill exactly. Levels recurse (level 3 is
-run on the coarse level's coarse level, and so on).
+search, and the smooth part under ``structure_sigma`` with ``structure="prefill"``. Thin cracks
+keep the pre-fill exactly. Levels recurse (level 3 is run on the coarse level's coarse level,
+and so on).
 
 A level is skipped (the fine level then runs on the pre-fill, as with ``levels=1``) when its
 hole has no pixel deeper than half a patch (no node without a known pixel, where only the query

@@ -6,13 +6,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from scipy import ndimage
 
 from cli import main
 from inpaint.pipeline import RunConfig, run
 from mrf import MRFConfig, inpaint_pyramid, prefill
 from mrf.inpainter import MAX_LEVELS
 from mrf.pyramid import downsample, guided_prefill, skip_reason, upsample
-from scipy import ndimage
 
 BAND, BACKGROUND = 0.25, 0.8
 
@@ -126,7 +126,7 @@ def test_guided_prefill_keeps_cracks_and_known_pixels_and_takes_the_coarse_struc
     assert abs(float(out[deep].mean() - image[deep].mean()) - 0.675) < 0.005
     # ... the detail: the checkerboard survives (a plain coarse fill would be flat)
     np.testing.assert_allclose(out[deep] - image[deep], 0.675, atol=0.005)
-    assert np.all((out[hole & (depth == 3)] > image[hole & (depth == 3)]))
+    assert np.all(out[hole & (depth == 3)] > image[hole & (depth == 3)])
 
 
 def test_skip_reasons():
