@@ -322,6 +322,10 @@ def mrf_options(func):
         config_option("--passes", field="passes", type=click.IntRange(1, 5),
                       help="Search + inference passes; later passes search with the previous "
                            "fill (measured no better than one pass after the fsr pre-fill)."),
+        config_option("--levels", field="levels", type=click.IntRange(1, 4),
+                      help="Pyramid levels: > 1 fills lacunae wider than a patch coarse to fine "
+                           "(the half-resolution fill guides the search inside them, so wide "
+                           "structures continue); 1 = single resolution. Cracks are unaffected."),
         config_option("--prefill", field="prefill", type=click.Choice(["fsr", "telea"]),
                       help="First guess of the losses, the query of the candidate search and "
                            "the fill of thin cracks: OpenCV contrib's frequency-selective "
@@ -383,7 +387,7 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, prefill, composition, crack_width, seam_smooth, texture_weight,
+                passes, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
                 structure_sigma, structure, detail_gain, crack_fill, crack_detail, unary,
                 no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
     from inpaint.config import RunConfig
@@ -392,7 +396,8 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
     try:
         return RunConfig(descriptor=descriptor, device=device, patch_step=patch_step,
                          patch_size=patch_size or None, labels=labels, shortlist=shortlist,
-                         iterations=iterations, passes=passes, prefill=prefill,
+                         iterations=iterations, passes=passes, levels=levels,
+                         prefill=prefill,
                          composition=composition, crack_width=crack_width,
                          seam_smooth=seam_smooth, texture_weight=texture_weight,
                          structure_sigma=structure_sigma, structure=structure,

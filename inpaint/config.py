@@ -45,6 +45,8 @@ class RunConfig:
     detail_gain: float = _MRF.detail_gain     # copied detail raised up to this factor
     crack_fill: str = _MRF.crack_fill         # cracks: "prefill" or its "mean" with the blend
     crack_detail: float = _MRF.crack_detail   # share of the copied fine detail cracks take
+    levels: int = _MRF.levels                 # pyramid levels: > 1 fills lacunae coarse to fine
+    coarse_passes: int = _MRF.coarse_passes   # search passes of the coarse levels
     correction: str = _MRF.correction
     use_context: bool = _MRF.use_context
     ir_dtype: str = "float32"
@@ -89,6 +91,7 @@ class RunConfig:
             structure_sigma=self.structure_sigma, structure=self.structure,
             detail_gain=self.detail_gain, crack_fill=self.crack_fill,
             crack_detail=self.crack_detail,
-            correction=self.correction, use_context=self.use_context,
+            levels=self.levels, coarse_passes=self.coarse_passes, correction=self.correction,
+            use_context=self.use_context,
             context=ContextConfig(seed=self.seed),
             search=SearchConfig(probe_fraction=self.probe_fraction, use_gpu=use_gpu))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from descriptor import Checkpoint, IRField, PatchEncoderField, cell_bounds, load_checkpoint
-from mrf import PixelField, inpaint_mrf, prefill
+from mrf import PixelField, inpaint_mrf, inpaint_pyramid, prefill
 
 from .config import PIXEL_MODE, RunConfig
 from .dtypes import check_float_range, from_float, to_float
@@ -113,8 +113,8 @@ class RegionInpainter:
         if not _has_sources(hole, patch):
             return self._fallback(rgb, filled, hole, prefill_seconds, progress)
         try:
-            result = inpaint_mrf(filled, hole, lambda img: self.make_field(img, hole),
-                                 self.mrf_config, progress=progress, log=log.debug)
+            result = inpaint_pyramid(filled, hole, self.make_field, self.mrf_config,
+                                     progress=progress, log=log.debug)
         except ValueError as exc:
             raise InpaintError(str(exc)) from None
         return result.image, result.stats, {"prefill": prefill_seconds, **result.timings}

@@ -73,6 +73,14 @@ def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
                  if "fallback" in r.stats]
     if fallbacks:
         totals["fallbacks"] = fallbacks
+    levels = [level for r in results for level in r.stats.get("pyramid", [])]
+    if levels:   # --levels > 1: coarse levels run, and the reasons of those skipped
+        skipped: dict[str, int] = {}
+        for level in levels:
+            if "skipped" in level:
+                skipped[level["skipped"]] = skipped.get(level["skipped"], 0) + 1
+        totals["pyramid"] = {"coarse_levels_run": sum("skipped" not in v for v in levels),
+                             "skipped": skipped}
     if results:
         last = results[-1].stats
         totals.update(shortlist=last.get("shortlist"), labels=last.get("labels"),

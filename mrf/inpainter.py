@@ -28,6 +28,10 @@ from .lattice import build_lattice
 #: better than one after the fsr pre-fill (benchmarks/quality.py).
 MAX_PASSES = 5
 
+#: A bound on pyramid levels: each halves the window, and a 512-px window at level 5 (32 px)
+#: holds few fully known patches (levels whose coarse image is too small are skipped anyway).
+MAX_LEVELS = 4
+
 #: Sources of the fill's low frequencies when ``structure_sigma`` > 0.
 STRUCTURES = ("prefill", "blend")
 
@@ -70,6 +74,10 @@ class MRFConfig:
     detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
     crack_fill: str = "mean"      # cracks keep the "prefill" or its "mean" with the label blend
     crack_detail: float = 0.5     # copy: cracks also take this share of the copied fine detail
+    levels: int = 1               # pyramid levels (mrf.pyramid): > 1 fills lacunae coarse to
+    #                               fine; 1 = the single-resolution MRF
+    coarse_passes: int = 5        # search passes of the coarse levels (at least ``passes``):
+    #                               each re-search grows structures further into the lacunae
     use_context: bool = True      # restrict candidates by texture context (blocks)
     context: ContextConfig = field(default_factory=ContextConfig)
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
@@ -112,6 +120,10 @@ class MRFConfig:
             raise ValueError("texture weight must be a finite number >= 0")
         if self.passes > MAX_PASSES:
             raise ValueError(f"passes must be 1..{MAX_PASSES}")
+        if not 1 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"levels must be 1..{MAX_LEVELS}")
+        if not 1 <= self.coarse_passes <= MAX_PASSES:
+            raise ValueError(f"coarse passes must be 1..{MAX_PASSES}")
 
 
 @dataclass
