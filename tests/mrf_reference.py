@@ -221,3 +221,25 @@ def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.nd
                              gain)
                 out[y, x] += (factor - 1.0) * detail[y, x]
     return out
+
+
+def blend(image: np.ndarray, node_tops, node_lefts, label_tops, label_lefts, patch: int,
+          power: float, patch_weights=None) -> tuple[np.ndarray, np.ndarray]:
+    """The label patches pasted at the node corners and averaged pixel by pixel, each pixel
+    (dy, dx) of a patch weighted by the tent (min(dy + 1, P - dy) * min(dx + 1, P - dx)) ** power
+    times its patch's weight. Returns (blend (H, W, C), weight sum (H, W)); 0 where none."""
+    height, width, channels = image.shape
+    acc = np.zeros((height, width, channels))
+    total = np.zeros((height, width))
+    for n in range(len(node_tops)):
+        factor = 1.0 if patch_weights is None else float(patch_weights[n])
+        for dy in range(patch):
+            for dx in range(patch):
+                weight = (min(dy + 1, patch - dy) * min(dx + 1, patch - dx)) ** power * factor
+                y, x = node_tops[n] + dy, node_lefts[n] + dx
+                acc[y, x] += weight * image[label_tops[n] + dy, label_lefts[n] + dx]
+                total[y, x] += weight
+    out = np.zeros_like(acc)
+    covered = total > 0
+    out[covered] = acc[covered] / total[covered][:, None]
+    return out, total

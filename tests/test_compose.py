@@ -8,7 +8,10 @@ import pytest
 from scipy import ndimage
 
 from mrf import MRFConfig, inpaint_mrf, prefill
-from mrf.compose import compose, crack_blend, first_owner, seam_weights
+from mrf.compose import (blend_patches, compose, crack_blend, first_owner, seam_weights,
+                         tent_weights)
+
+import mrf_reference as ref
 
 #: The copy composition alone: no structure/texture split, cracks keep the pre-fill, no grain.
 PLAIN = dict(structure_sigma=0.0, crack_fill="prefill", crack_detail=0.0)
@@ -41,6 +44,27 @@ def _random_case(seed: int, size: int = 40, patch: int = 7, nodes: int = 30):
     label_lefts = rng.integers(0, size - patch + 1, nodes)
     rank = rng.permutation(nodes)
     return image, hole, tops, lefts, label_tops, label_lefts, rank, patch
+
+
+def test_tent_weights_are_the_outer_product_of_ramps_to_the_power():
+    ramp = np.array([1.0, 2.0, 3.0, 2.0, 1.0])
+    assert np.array_equal(tent_weights(5), np.outer(ramp, ramp))       # default power 1
+    assert np.array_equal(tent_weights(5, 2.0), np.outer(ramp, ramp) ** 2)
+    assert np.array_equal(tent_weights(4, 0.5), np.outer([1, 2, 2, 1], [1, 2, 2, 1]) ** 0.5)
+
+
+@pytest.mark.parametrize("power, weighted, chunk", [(1.0, False, 16384), (2.0, True, 7),
+                                                    (0.0, True, 1)])
+def test_blend_patches_against_a_pixel_by_pixel_average(power, weighted, chunk):
+    """Tent power, patch weights and chunking against the per-pixel definition."""
+    image, _, tops, lefts, lt, ll, _, patch = _random_case(5)
+    rng = np.random.default_rng(9)
+    weights = rng.random(len(tops)) if weighted else None
+    got, wsum = blend_patches(image, tops, lefts, lt, ll, patch, power=power,
+                              patch_weights=weights, chunk=chunk)
+    want, want_sum = ref.blend(image, tops, lefts, lt, ll, patch, power, weights)
+    np.testing.assert_allclose(wsum, want_sum, rtol=1e-12)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
