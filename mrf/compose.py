@@ -33,6 +33,8 @@ import scipy.sparse.linalg as spla
 import torch
 from scipy import ndimage
 
+from patches import extract_patches
+
 CORRECTIONS = ("harmonic", "none")
 COMPOSITIONS = ("copy", "blend")
 
@@ -73,15 +75,12 @@ def blend_patches(
     acc = torch.zeros((height * width, channels), dtype=torch.float64)
     wsum = torch.zeros(height * width, dtype=torch.float64)
     weights = torch.from_numpy(tent_weights(patch, power)).reshape(-1)
-    offsets = torch.arange(patch)
+    pixel_index = torch.arange(height * width).reshape(height, width)
     for s in range(0, len(node_tops), chunk):
         nt, nl, lt, ll = (torch.from_numpy(np.asarray(a[s:s + chunk], dtype=np.int64))
                           for a in (node_tops, node_lefts, label_tops, label_lefts))
-        rows = (lt[:, None] + offsets)[:, :, None]
-        cols = (ll[:, None] + offsets)[:, None, :]
-        values = src[rows, cols].reshape(len(nt), -1, channels).double()     # (n, P*P, C)
-        target = ((nt[:, None] + offsets)[:, :, None] * width
-                  + (nl[:, None] + offsets)[:, None, :]).reshape(-1)          # (n*P*P,)
+        values = extract_patches(src, lt, ll, patch).reshape(len(nt), -1, channels).double()
+        target = extract_patches(pixel_index, nt, nl, patch).reshape(-1)     # (n*P*P,)
         if pixel_weights is None:
             w = weights[None, :].expand(len(nt), -1)
         else:
@@ -144,12 +143,10 @@ def first_owner(node_tops: np.ndarray, node_lefts: np.ndarray, rank: np.ndarray,
     distinct integers): what pasting the nodes in rank order, each writing only pixels no earlier
     node wrote, would give. Every covered pixel has exactly one owner.
     """
-    height, width = shape
-    offsets = np.arange(patch)
-    pixels = ((node_tops[:, None] + offsets)[:, :, None] * width
-              + (node_lefts[:, None] + offsets)[:, None, :]).reshape(len(node_tops), -1)
+    pixels = extract_patches(np.arange(shape[0] * shape[1]).reshape(shape), node_tops,
+                             node_lefts, patch).reshape(len(node_tops), -1)
     rank = np.asarray(rank, dtype=np.int64)
-    first = np.full(height * width, np.iinfo(np.int64).max, dtype=np.int64)
+    first = np.full(shape[0] * shape[1], np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, pixels.ravel(), np.repeat(rank, patch * patch))
     return (first[pixels] == rank[:, None]).reshape(-1, patch, patch)
 
