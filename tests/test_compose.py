@@ -3,15 +3,13 @@ and the texture claim end to end, each against a slow, obvious reference."""
 
 from __future__ import annotations
 
+import mrf_reference as ref
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from mrf import MRFConfig, inpaint_mrf, prefill
-from mrf.compose import (blend_patches, compose, crack_blend, first_owner, seam_weights,
-                         tent_weights)
-
-import mrf_reference as ref
+from mrf.compose import blend_patches, compose, crack_blend, first_owner, seam_weights, tent_weights
 
 #: The copy composition alone: no structure/texture split, cracks keep the pre-fill, no grain.
 PLAIN = dict(structure_sigma=0.0, crack_fill="prefill", crack_detail=0.0)
