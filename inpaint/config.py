@@ -22,7 +22,7 @@ class RunConfig:
 
     descriptor: str = "v128"      # built-in name, checkpoint path, or "none" (pixel mode)
     device: str = "auto"
-    patch_step: int = _MRF.step   # g: lattice step
+    patch_step: int = _MRF.patch_step   # g: lattice step
     patch_size: int | None = _MRF.patch_size  # patch side; None = 2g+1
     labels: int = _MRF.labels
     shortlist: int = _MRF.shortlist
@@ -82,7 +82,7 @@ class RunConfig:
 
     def mrf_config(self, use_gpu: bool) -> MRFConfig:
         return MRFConfig(
-            patch_size=self.patch, step=self.patch_step, shortlist=self.shortlist,
+            patch_size=self.patch, patch_step=self.patch_step, shortlist=self.shortlist,
             labels=self.labels, iterations=self.iterations, passes=self.passes,
             candidate_stride=self.candidate_stride, unary=self.unary,
             temperature=self.temperature, soft_compose=self.soft_compose,

@@ -48,7 +48,7 @@ class MRFConfig:
     are the product's: ``inpaint run`` without options (its RunConfig reads them from here)."""
 
     patch_size: int = 9           # patch side (2g + 1 on the 3-px step)
-    step: int = 3                 # g, lattice step
+    patch_step: int = 3           # g, lattice step
     shortlist: int = 64           # labels per node after FAISS search + exact re-ranking
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
@@ -85,7 +85,7 @@ class MRFConfig:
     def __post_init__(self) -> None:
         if self.patch_size < 3:
             raise ValueError("patch size must be at least 3")
-        if not 0 < self.step < self.patch_size:
+        if not 0 < self.patch_step < self.patch_size:
             raise ValueError(f"patch step must lie in 1..{self.patch_size - 1}")
         if self.labels < 1 or self.shortlist < self.labels:
             raise ValueError("need 1 <= labels <= shortlist")
@@ -181,7 +181,7 @@ def inpaint_mrf(
     context = timed("context", build_context, image, hole, cfg.context) if cfg.use_context \
         else single_block_context(hole.shape)
     say(f"context: {context.n_blocks} blocks")
-    lattice = timed("lattice", build_lattice, hole, patch, cfg.step)
+    lattice = timed("lattice", build_lattice, hole, patch, cfg.patch_step)
     candidates = timed("lattice", candidate_set, hole, context, patch, cfg.candidate_stride)
     say(f"lattice: {lattice.n_nodes} nodes, {len(lattice.edges)} edges; "
         f"{len(candidates)} candidate patches")

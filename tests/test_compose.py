@@ -183,7 +183,7 @@ def _lacuna_gradient_ratio(config: MRFConfig) -> float:
 def test_copy_composition_keeps_the_texture_of_a_periodic_lacuna():
     """The texture claim: the default composition copies texture into a 24 px lacuna of a
     periodic texture (gradient ratio 0.9-1.1); averaging labels (blend) smooths it below."""
-    base = dict(patch_size=9, step=3, use_context=False, passes=1)
+    base = dict(patch_size=9, patch_step=3, use_context=False, passes=1)
     copied = _lacuna_gradient_ratio(MRFConfig(**base))
     assert MRFConfig().composition == "copy"
     assert 0.9 <= copied <= 1.1, copied
@@ -251,18 +251,18 @@ def test_copy_pastes_ncmps_labels_in_pruning_order():
     rank[order] = nodes
     expected, _ = _sequential_paste(image, hole, lattice.tops, lattice.lefts, chosen_tops,
                                     chosen_lefts, rank, 7)
-    cfg = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=0.0,
+    cfg = MRFConfig(patch_size=7, patch_step=3, seam_smooth=0, correction="none", crack_width=0.0,
                     **PLAIN)
     out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
     np.testing.assert_allclose(out[hole], expected[hole], atol=1e-5)
     # the crack width reaches compose: the rim keeps the pre-fill, the inside stays the copy
-    cfg2 = MRFConfig(patch_size=7, step=3, seam_smooth=0, correction="none", crack_width=2.0,
+    cfg2 = MRFConfig(patch_size=7, patch_step=3, seam_smooth=0, correction="none", crack_width=2.0,
                      **PLAIN)
     out2 = _compose(cfg2, image, hole, lattice, kept_tops, kept_lefts, result, order)
     np.testing.assert_allclose(out2[hole], np.clip(crack_blend(
         expected[hole], image[hole], hole, 2.0), 0, 1), atol=1e-5)
     # and seam smoothing reaches it too
-    cfg3 = MRFConfig(patch_size=7, step=3, seam_smooth=1, correction="none", crack_width=0.0,
+    cfg3 = MRFConfig(patch_size=7, patch_step=3, seam_smooth=1, correction="none", crack_width=0.0,
                      **PLAIN)
     assert np.abs(_compose(cfg3, image, hole, lattice, kept_tops, kept_lefts, result,
                            order) - out).max() > 1e-3
@@ -272,7 +272,7 @@ def test_blend_composition_also_keeps_the_crack_rim():
     from mrf.inpainter import _compose
 
     image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(1)
-    cfg = MRFConfig(patch_size=7, step=3, composition="blend", crack_width=2.0,
+    cfg = MRFConfig(patch_size=7, patch_step=3, composition="blend", crack_width=2.0,
                     **PLAIN)
     out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
     rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
@@ -465,7 +465,7 @@ def test_structure_and_crack_fill_reach_the_composition():
     from mrf.inpainter import _compose
 
     image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(2)
-    base = dict(patch_size=7, step=3, seam_smooth=0, correction="none", **PLAIN)
+    base = dict(patch_size=7, patch_step=3, seam_smooth=0, correction="none", **PLAIN)
 
     def cfg(**change):
         return MRFConfig(**(base | change))

@@ -170,7 +170,7 @@ def test_periodic_texture_is_restored_beyond_what_smoothing_reaches():
     damaged = truth.copy()
     damaged[hole] = 0
     filled = prefill(damaged, hole)
-    ours = inpaint_mrf(filled, hole, None, MRFConfig(patch_size=13, step=6)).image
+    ours = inpaint_mrf(filled, hole, None, MRFConfig(patch_size=13, patch_step=6)).image
     u8 = np.rint(damaged * 255).astype(np.uint8)
     smooth = {
         "telea": cv2.inpaint(u8, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA) / 255.0,

@@ -17,7 +17,7 @@ from mrf import MRFConfig, inpaint_mrf, prefill
 #: The configuration these pins were measured with (13 px patches on a 6 px step, field unary,
 #: hard composition, two passes, patches up to the hole's edge): the MRF library's defaults
 #: before they became the product's (tests/test_defaults.py).
-PINNED = dict(patch_size=13, step=6, shortlist=32, passes=2, unary="field", temperature=1.0,
+PINNED = dict(patch_size=13, patch_step=6, shortlist=32, passes=2, unary="field", temperature=1.0,
               soft_compose=False, crack_width=0.0)
 
 

@@ -400,7 +400,7 @@ def test_field_unary_is_calibrated_into_pixel_ssd_units():
     then (the shortlists are the same; only float rounding differs)."""
     image, hole = _search_scene(3)
     filled = prefill(image, hole)
-    cfg = MRFConfig(patch_size=7, step=3, passes=2, unary="field")
+    cfg = MRFConfig(patch_size=7, patch_step=3, passes=2, unary="field")
 
     def scaled(img):
         return _ScaledField(img, hole, 7, factor=4.0)
