@@ -6,7 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -118,23 +118,14 @@ class RasterMeta:
         return np.dtype(self.profile["dtype"])
 
 
-@dataclass
-class Raster:
-    """A raster's pixels with everything needed to write a result back in the same format.
-
-    ``data`` is ``(H, W, B)`` in the file's native dtype (uint8, uint16 or float32), C-contiguous.
-    The other fields are as in :class:`RasterMeta`; ``profile``'s height, width, count and dtype
-    agree with ``data``.
-    """
+@dataclass(kw_only=True)
+class Raster(RasterMeta):
+    """A raster's pixels with everything needed to write a result back in the same format: a
+    :class:`RasterMeta` plus ``data``, ``(H, W, B)`` in the file's native dtype (uint8, uint16 or
+    float32), C-contiguous. ``profile``'s height, width, count and dtype agree with ``data``;
+    build one with :meth:`from_meta`."""
 
     data: np.ndarray
-    profile: dict[str, Any]
-    tags: dict[str, dict[str, str]]
-    colorinterp: tuple[ColorInterp, ...]
-    alpha_band: int | None
-    source: str
-    descriptions: tuple[str | None, ...] = ()
-    band_tags: tuple[dict[str, str], ...] = ()
 
     @property
     def height(self) -> int:
@@ -169,15 +160,14 @@ class Raster:
     @property
     def meta(self) -> RasterMeta:
         """The metadata part of this raster."""
-        return RasterMeta(self.profile, self.tags, self.colorinterp, self.alpha_band,
-                          self.source, self.descriptions, self.band_tags)
+        return RasterMeta(**{f.name: getattr(self, f.name) for f in fields(RasterMeta)})
 
     @classmethod
     def from_meta(cls, data: np.ndarray, meta: RasterMeta) -> Raster:
         """Pair pixels ``(H, W, B)`` with metadata (profile height/width follow ``data``)."""
         profile = {**meta.profile, "height": data.shape[0], "width": data.shape[1]}
-        return cls(data, profile, meta.tags, meta.colorinterp, meta.alpha_band, meta.source,
-                   meta.descriptions, meta.band_tags)
+        shared = {f.name: getattr(meta, f.name) for f in fields(RasterMeta)}
+        return cls(**{**shared, "profile": profile}, data=data)
 
 
 Like = Raster | RasterMeta | Mapping[str, Any]
@@ -286,10 +276,10 @@ def _is_bigtiff(path: str) -> bool:
 
 
 def _as_meta(like: Like) -> RasterMeta:
-    if isinstance(like, RasterMeta):
-        return like
     if isinstance(like, Raster):
         return like.meta
+    if isinstance(like, RasterMeta):
+        return like
     if isinstance(like, Mapping):
         profile = dict(like)
         count = int(profile.get("count", 1))
