@@ -524,3 +524,14 @@ def test_structure_texture_against_its_definition(seed):
     assert np.abs(structure_texture(copies[hole], structure, hole, 1.5, image, 2.5, 5.0)
                   - structure_texture(copies[hole], structure, hole, 1.5, image, 1.0, 5.0)
                   ).max() > 1e-2   # the gain acts in this case
+
+
+def test_compose_refuses_unknown_modes_and_missing_ranks():
+    image, hole, tops, lefts, lt, ll, rank, patch = _random_case(0)
+    args = (image, hole, tops, lefts, lt, ll, patch)
+    with pytest.raises(ValueError, match=r"^correction must be one of \('harmonic', 'none'\)$"):
+        compose(*args, correction="poisson")
+    with pytest.raises(ValueError, match=r"^composition must be one of \('copy', 'blend'\)$"):
+        compose(*args, composition="median")
+    with pytest.raises(ValueError, match="^copy composition needs one rank per pasted patch$"):
+        compose(*args, composition="copy", rank=rank[:-1])

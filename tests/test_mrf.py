@@ -113,6 +113,19 @@ def test_lattice_covers_every_missing_pixel_including_borders():
     assert set(np.abs(lat.offsets).sum(1)) <= set(range(1, 13))
 
 
+def test_lattice_subset_keeps_the_chosen_nodes_without_edges():
+    hole = np.zeros((40, 40), bool)
+    hole[5:30, 8:20] = True
+    lat = build_lattice(hole, 7, 3)
+    nodes = np.array([4, 0, 2])
+    sub = lat.subset(nodes)
+    assert (sub.patch, sub.step) == (lat.patch, lat.step)
+    for name in ("tops", "lefts", "missing"):
+        assert np.array_equal(getattr(sub, name), getattr(lat, name)[nodes])
+    for name in ("edges", "offsets"):   # a subset is searched, never inferred over
+        assert getattr(sub, name).shape == (0, 2) and getattr(sub, name).dtype == np.int64
+
+
 def test_faiss_index_equals_brute_force_top_k():
     rng = np.random.default_rng(0)
     base = rng.random((500, 24)).astype(np.float32)
