@@ -243,3 +243,57 @@ def blend(image: np.ndarray, node_tops, node_lefts, label_tops, label_lefts, pat
     covered = total > 0
     out[covered] = acc[covered] / total[covered][:, None]
     return out, total
+
+
+def harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Laplace's equation on the hole, written out: each hole pixel equals the mean of its
+    in-image 4-neighbours (known ones give ``values``); returns (n_hole, C) in raster order."""
+    pixels = [tuple(p) for p in np.argwhere(hole)]
+    index = {p: i for i, p in enumerate(pixels)}
+    n, channels = len(pixels), values.shape[2]
+    matrix, rhs = np.zeros((n, n)), np.zeros((n, channels))
+    for i, (y, x) in enumerate(pixels):
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            q = (y + dy, x + dx)
+            if not (0 <= q[0] < hole.shape[0] and 0 <= q[1] < hole.shape[1]):
+                continue
+            matrix[i, i] += 1
+            if q in index:
+                matrix[i, index[q]] -= 1
+            else:
+                rhs[i] += values[q]
+    return np.linalg.solve(matrix, rhs)
+
+
+def distance_to_known(hole: np.ndarray) -> np.ndarray:
+    """(n_hole,) Euclidean distance of each hole pixel to the nearest known pixel."""
+    known = np.argwhere(~hole)
+    return np.array([math.sqrt(min((y - a) ** 2 + (x - b) ** 2 for a, b in known))
+                     for y, x in np.argwhere(hole)])
+
+
+def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, patch, power,
+                  harmonic_correction: bool, sigma: float, gain: float, crack_width: float,
+                  crack_fill: np.ndarray, crack_detail: float) -> np.ndarray:
+    """The blend composition by its definition: the tent-weighted average of the pasted
+    patches; plus, with the correction, the harmonic extension of (image - average) taken on
+    the known pixels that patches cover (0 on the others); with sigma > 0 the split (low
+    frequencies of ``image``, gain measured over ``patch`` px); pixels up to ``crack_width``
+    px from known paint cross-faded (over 1 px) to ``crack_fill`` plus ``crack_detail`` times
+    the detail above a 1-px Gaussian. Returns the (n_hole, C) fill, clipped to 0..1."""
+    average, total = blend(image, node_tops, node_lefts, label_tops, label_lefts, patch, power)
+    fill = average[hole]
+    if harmonic_correction:
+        residual = np.where(((total > 0) & ~hole)[:, :, None], image - average, 0.0)
+        fill = fill + harmonic(residual, hole)
+    if sigma > 0:
+        fill = structure_texture(fill, image, hole, sigma, image, gain, float(patch))[hole]
+    if crack_width > 0:
+        composed = image.astype(np.float64).copy()
+        composed[hole] = fill
+        smooth = np.stack([gaussian_mirror(composed[:, :, c], 1.0)
+                           for c in range(image.shape[2])], axis=2)
+        thin = crack_fill[hole] + crack_detail * (composed - smooth)[hole]
+        weight = np.clip(distance_to_known(hole) - crack_width + 0.5, 0.0, 1.0)[:, None]
+        fill = weight * fill + (1 - weight) * thin
+    return np.clip(fill, 0.0, 1.0)

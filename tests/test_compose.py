@@ -535,3 +535,46 @@ def test_compose_refuses_unknown_modes_and_missing_ranks():
         compose(*args, composition="median")
     with pytest.raises(ValueError, match="^copy composition needs one rank per pasted patch$"):
         compose(*args, composition="copy", rank=rank[:-1])
+
+
+@pytest.mark.parametrize("power, correction, sigma, gain, crack_width, crack_detail", [
+    (1.0, "harmonic", 0.0, 1.0, 0.0, 0.0),
+    (2.0, "none", 1.0, 1.5, 1.0, 0.0),
+    (2.0, "harmonic", 0.8, 1.0, 2.0, 0.5),
+])
+def test_blend_compose_against_its_definition(power, correction, sigma, gain, crack_width,
+                                              crack_detail):
+    """The whole blend path (tent power, harmonic correction whose hole touches pixels no patch
+    covers, the split below 1 px with gain, cracks of width 1 and 2 with grain) against the
+    written-out reference."""
+    rng = np.random.default_rng(4)
+    image = rng.random((26, 24, 3)).astype(np.float32)
+    hole = np.zeros((26, 24), bool)
+    hole[6:14, 5:12] = True
+    hole[18, 3:21] = True
+    patch = 5
+    tops, lefts = np.meshgrid(np.arange(4, 14, 2), np.arange(3, 11, 2), indexing="ij")
+    tops, lefts = np.r_[tops.ravel(), [16, 16, 16, 16]], np.r_[lefts.ravel(), [3, 7, 11, 15]]
+    tops, lefts = np.r_[tops, [16, 16]], np.r_[lefts, [17, 19]]   # (18, 2) is not covered
+    lt = rng.integers(0, 26 - patch + 1, len(tops))
+    ll = rng.integers(0, 24 - patch + 1, len(tops))
+    crack_fill = rng.random(image.shape)
+    got = compose(image, hole, tops, lefts, lt, ll, patch, power=power, correction=correction,
+                  composition="blend", structure_sigma=sigma, detail_gain=gain,
+                  crack_width=crack_width, crack_fill=crack_fill, crack_detail=crack_detail)
+    want = ref.compose_blend(image, hole, tops, lefts, lt, ll, patch, power,
+                             correction == "harmonic", sigma, gain, crack_width, crack_fill,
+                             crack_detail)
+    np.testing.assert_allclose(got[hole], want, rtol=0, atol=2e-6)
+    assert np.array_equal(got[~hole], image[~hole])
+
+
+def test_compose_refuses_a_missing_pixel_that_no_patch_covers():
+    image, hole, tops, lefts, lt, ll, rank, patch = _random_case(0)
+    hole = hole.copy()
+    hole[-1, -1] = True   # the random nodes leave the last corner uncovered
+    assert not any(t + patch == hole.shape[0] and l + patch == hole.shape[1]
+                   for t, l in zip(tops, lefts))
+    with pytest.raises(RuntimeError,
+                       match="^some missing pixels are covered by no node; lattice bug$"):
+        compose(image, hole, tops, lefts, lt, ll, patch, composition="copy", rank=rank)
