@@ -517,7 +517,9 @@ def test_structure_texture_against_its_definition(seed):
     hole[14:19, 3:8] = True
     structure = ndimage.gaussian_filter(rng.random((24, 20, 3)), (2, 2, 0))
     copies = rng.random((24, 20, 3)) * np.array([0.3, 0.6, 0.9])   # faint in some channels
-    for gain in (1.0, 2.5):
+    copies[:, 15:] *= 4.0     # stronger than the paint: the factor stays 1 (never below)
+    copies[14:, :] *= 0.02    # far fainter: the factor stops at the gain
+    for gain in (1.0, 1.2, 2.5):
         got = structure_texture(copies[hole], structure, hole, 1.5, image, gain, 5.0)
         want = reference(copies[hole], structure, hole, 1.5, image, gain, 5.0)[hole]
         np.testing.assert_allclose(got, want, atol=1e-10)
