@@ -162,15 +162,18 @@ def context_error(context, top: int, left: int, patch: int, block: int) -> float
     return best
 
 
-def gaussian_mirror(plane: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_mirror(plane: np.ndarray, sigma: float, edge: str = "mirror") -> np.ndarray:
     """2-D Gaussian of one (H, W) plane, written out: the kernel exp(-x^2 / 2 sigma^2) on
     -r..r with r = int(4 sigma + 0.5), normalised; edges mirrored about the edge pixel
-    (d c b | a b c d | c b a), each axis in turn."""
+    (d c b | a b c d | c b a), or with ``edge="nearest"`` the edge pixel repeated
+    (a a | a b c d | d d); each axis in turn."""
     radius = int(4.0 * sigma + 0.5)
     kernel = [math.exp(-0.5 * (x / sigma) ** 2) for x in range(-radius, radius + 1)]
     kernel = [k / sum(kernel) for k in kernel]
 
     def mirror(i: int, n: int) -> int:
+        if edge == "nearest":
+            return min(max(i, 0), n - 1)
         while not 0 <= i < n:
             i = -i if i < 0 else 2 * (n - 1) - i
         return i

@@ -580,3 +580,27 @@ def test_compose_refuses_a_missing_pixel_that_no_patch_covers():
     with pytest.raises(RuntimeError,
                        match="^some missing pixels are covered by no node; lattice bug$"):
         compose(image, hole, tops, lefts, lt, ll, patch, composition="copy", rank=rank)
+
+
+def test_blend_weights_each_kept_label_by_its_ncmp_belief():
+    """``--composition blend`` (and the label average under the default split and crack
+    fill): every kept label pasted with its NCMP belief, except that mostly-missing nodes take
+    their chosen label alone; against the pixel-by-pixel average with those weights."""
+    from mrf.inference import NCMPResult
+    from mrf.inpainter import _compose
+
+    image, hole, lattice, kept_tops, kept_lefts, result, order = _wiring_case(2)
+    rng = np.random.default_rng(7)
+    n, labels = kept_tops.shape
+    beliefs = rng.dirichlet(np.full(labels, 0.5), n)      # far from uniform
+    result = NCMPResult(labels=result.labels, beliefs=beliefs, iterations=1)
+    cfg = MRFConfig(patch_size=7, patch_step=3, composition="blend", correction="none",
+                    crack_width=0.0, **PLAIN)
+    mostly = lattice.missing > cfg.mostly_missing_fraction * 49
+    assert 0 < mostly.sum() < n                          # both kinds of node occur
+    weights = np.where(mostly[:, None], np.eye(labels)[result.labels], beliefs)
+    want, _ = ref.blend(image, np.repeat(lattice.tops, labels), np.repeat(lattice.lefts, labels),
+                        kept_tops.ravel(), kept_lefts.ravel(), 7, cfg.blend_power,
+                        weights.ravel())
+    out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
+    np.testing.assert_allclose(out[hole], np.clip(want[hole], 0, 1), atol=1e-5)

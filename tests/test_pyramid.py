@@ -129,6 +129,27 @@ def test_guided_prefill_keeps_cracks_and_known_pixels_and_takes_the_coarse_struc
     assert np.all(out[hole & (depth == 3)] > image[hole & (depth == 3)])
 
 
+def test_guided_prefill_against_its_definition():
+    """Pre-fill + (coarse - pre-fill) on the hole, smoothed by a 2-px Gaussian (edge pixels
+    repeated), weighted by clip((depth - crack width) / 2, 0, 1), clipped to 0..1."""
+    from mrf_reference import gaussian_mirror
+
+    rng = np.random.default_rng(3)
+    image = rng.random((30, 34, 3)).astype(np.float32)
+    hole = np.zeros((30, 34), bool)
+    hole[2:20, 0:15] = True        # touches the left edge
+    hole[24, 5:30] = True          # a crack
+    coarse = rng.random((30, 34, 3)).astype(np.float32)
+    depth = ndimage.distance_transform_edt(hole)
+    got = guided_prefill(image, hole, coarse, depth, crack_width=1.5)
+    weight = np.clip((depth - 1.5) / 2.0, 0.0, 1.0)
+    want = image.astype(np.float64).copy()
+    for c in range(3):
+        difference = np.where(hole, coarse[:, :, c] - image[:, :, c], 0.0)
+        want[:, :, c] += weight * gaussian_mirror(difference, 2.0, edge="nearest")
+    np.testing.assert_allclose(got, np.clip(want, 0, 1), rtol=0, atol=1e-6)
+
+
 def test_skip_reasons():
     cfg = MRFConfig(levels=2)
     hole = np.zeros((64, 64), bool)
