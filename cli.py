@@ -155,7 +155,7 @@ def _command_line() -> str:
 
 verbosity = [
     click.option("-v", "--verbose", count=True, help="More messages (-vv for debugging)."),
-    click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars."),
+    click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars."),
 ]
 
 
@@ -192,7 +192,8 @@ def main() -> None:
 @click.option("--patience", default=3, show_default=True,
               help="Stop after this many epochs without validation improvement.")
 @click.option("--batch-size", default=32, show_default=True)
-@click.option("--seed", default=0, show_default=True, help="Seed for sampling and initialisation.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed for sampling and initialisation.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--patch-size", default=16, show_default=True,
@@ -243,7 +244,7 @@ def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epo
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False))
 @click.option("--patches", default=50_000, show_default=True)
 @click.option("--epochs", "max_epochs", default=5, show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @with_verbosity
@@ -371,7 +372,7 @@ def mrf_options(func):
                           "blocks."),
         config_option("--ir-dtype", field="ir_dtype", type=click.Choice(["float32", "float16"]),
                       help="Storage type of the IR."),
-        config_option("--seed", field="seed", type=int,
+        config_option("--seed", field="seed", type=click.IntRange(0, 2**31 - 1),
                       help="Seed of the texton k-means (the only randomness)."),
         click.option("--memory-budget", default=None,
                      help="Peak memory to plan for, e.g. 4GB or 512MiB (default: half of the "
@@ -494,7 +495,8 @@ def demo(out_dir, image, coverage, force, verbose, quiet, **mrf):
               help="PNG grid to write: rows of originals above their reconstructions.")
 @click.option("--count", default=32, show_default=True, type=click.IntRange(1),
               help="Random patches to encode and decode.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the patch positions.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the patch positions.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @_expected_errors
@@ -634,7 +636,8 @@ def batch(source, out_dir, masks_dir, mask_pattern, panel_mask, tile, overlap, w
               help="cracks: radius of a final morphological closing that bridges gaps.")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="trained: loss probability above which a pixel is loss.")
-@click.option("--seed", default=0, show_default=True, help="trained: random-forest seed.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="trained: random-forest seed.")
 @click.option("--jobs", default=2, show_default=True, type=click.IntRange(1),
               help="trained: random-forest processes.")
 @click.option("--memory-budget", default=None,

@@ -15,6 +15,9 @@ from mrf.context import PREFILLS
 PIXEL_MODE = "none"
 _MRF = MRFConfig()   # the MRF defaults, read once
 
+#: Largest seed of a run: FAISS's k-means takes a 32-bit signed seed.
+MAX_SEED = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -67,6 +70,8 @@ class RunConfig:
             raise ValueError("memory budget must be positive")
         if self.workers < 0:
             raise ValueError("workers must be 0 (one per core) or more")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must lie in 0..{MAX_SEED}")
         for name in ("crack_width", "texture_weight"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0")

@@ -32,6 +32,13 @@ def check_output_path(label: str, path: str | os.PathLike, force: bool) -> None:
     """One output: its folder exists, is a folder and is writable; it is not a folder; it does
     not exist unless ``force``."""
     p = Path(path)
+    try:
+        _check_output_path(label, p, force)
+    except OSError as exc:   # e.g. a name longer than the filesystem allows
+        raise InpaintError(f"{label} {p}: {exc.strerror or exc}") from None
+
+
+def _check_output_path(label: str, p: Path, force: bool) -> None:
     folder = p.parent
     if p.is_dir():
         raise InpaintError(f"{label} {p} is a folder: give a file name")

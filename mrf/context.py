@@ -162,7 +162,10 @@ def texton_map(image: np.ndarray, hole: np.ndarray, cfg: ContextConfig) -> np.nd
     sample = known if len(known) <= cfg.kmeans_samples else rng.choice(
         known, cfg.kmeans_samples, replace=False)
     k = min(cfg.textons, len(sample))
-    kmeans = faiss.Kmeans(flat.shape[1], k, niter=25, seed=cfg.seed, verbose=False)
+    # min_points_per_centroid only decides whether FAISS prints "please provide at least ...
+    # training points" on small windows (the clustering is the same): -q means quiet
+    kmeans = faiss.Kmeans(flat.shape[1], k, niter=25, seed=cfg.seed, verbose=False,
+                          min_points_per_centroid=1)
     with faiss_threads(1):
         kmeans.train(np.ascontiguousarray(flat[np.sort(sample)]))
         _, labels = kmeans.index.search(np.ascontiguousarray(flat), 1)

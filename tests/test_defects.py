@@ -355,3 +355,48 @@ def test_other_commands_never_overwrite_an_input(scene, command):
     result = _invoke([*args, "--force"])
     _assert_clean_failure(result, "an input is never overwritten")
     assert _digests(tmp) == before
+
+
+# ------------------------------------------------------- the hostile tester's findings (round 2)
+@pytest.mark.parametrize("option", ["-o", "--report", "--preview"])
+def test_a_file_name_too_long_is_one_clear_error(scene, option):
+    tmp, img, msk, *_ = scene
+    name = tmp / ("a" * 300 + (".json" if option == "--report" else ".png"))
+    args = ["run", img, "--mask", msk, *FAST]
+    args += ["-o", name] if option == "-o" else ["-o", tmp / "o.png", option, name]
+    before = _digests(tmp)
+    _assert_clean_failure(_invoke(args), "File name too long")
+    assert _digests(tmp) == before
+
+
+def test_seed_outside_faiss_range_is_a_usage_error(scene):
+    from inpaint.config import MAX_SEED, RunConfig
+
+    tmp, img, msk, image, mask = scene
+    for seed in (MAX_SEED + 1, 2**64, -1):
+        result = _invoke(["run", img, "--mask", msk, "-o", tmp / "o.png", "--seed", seed, *FAST])
+        assert result.exit_code == 2 and "--seed" in result.stderr, result.output
+        assert "Traceback" not in result.output
+    with pytest.raises(ValueError, match=f"^seed must lie in 0..{MAX_SEED}$"):
+        RunConfig(seed=MAX_SEED + 1)
+    result = _invoke(["run", img, "--mask", msk, "-o", tmp / "o.png", "--seed", MAX_SEED, *FAST])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(_read(tmp / "o.png")[~mask], image[~mask])
+
+
+def test_quiet_run_on_a_small_image_prints_only_its_warning(tmp_path, capfd):
+    """-q means only warnings and errors: the fallback restoration is said in one line, and
+    FAISS's own k-means notice about few training points (printed by its C++ code straight to
+    the process's stderr) is not."""
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (15, 15, 3), dtype=np.uint8)
+    mask = np.zeros((15, 15), bool)
+    mask[7, 7] = True
+    img = _write(tmp_path / "s.png", image)
+    msk = _write(tmp_path / "m.png", mask.astype(np.uint8) * 255)
+    result = _invoke(["run", img, "--mask", msk, "-o", tmp_path / "o.png", "-q",
+                      "--descriptor", "none"])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "restored by pixel-mode MRF" in lines[0], lines
+    assert capfd.readouterr().err == ""

@@ -107,6 +107,39 @@ def test_float32_tiff_round_trip(tmp_path):
     np.testing.assert_array_equal(to_float(raster.data), data)
 
 
+def _tiff_bits(path: Path) -> int:
+    """BitsPerSample of a TIFF's first band, read from the file itself."""
+    import struct
+
+    raw = path.read_bytes()
+    order = "<" if raw[:2] == b"II" else ">"
+    ifd = struct.unpack(order + "I", raw[4:8])[0]
+    for k in range(struct.unpack(order + "H", raw[ifd:ifd + 2])[0]):
+        entry = raw[ifd + 2 + 12 * k:ifd + 14 + 12 * k]
+        tag, _, count = struct.unpack(order + "HHI", entry[:8])
+        if tag == 258:
+            if count <= 2:
+                return struct.unpack(order + "H", entry[8:10])[0]
+            at = struct.unpack(order + "I", entry[8:12])[0]
+            return struct.unpack(order + "H", raw[at:at + 2])[0]
+    raise AssertionError("no BitsPerSample tag")
+
+
+def test_half_float_tiff_is_written_back_as_half_float(tmp_path):
+    """GDAL reads a 16-bit float TIFF as float32 with NBITS=16 on its bands only; the output
+    keeps the 16 bits (it had become a 32-bit float file)."""
+    data = np.random.default_rng(2).random((16, 20, 3)).astype(np.float16).astype(np.float32)
+    src = tmp_path / "half.tif"
+    _write_rio(src, data, driver="GTiff", nbits=16)
+    assert _tiff_bits(src) == 16
+    raster = read_raster(src)
+    assert raster.profile["nbits"] == 16 and raster.dtype == np.float32
+    out = tmp_path / "out.tif"
+    write_raster(out, raster.data, raster)
+    assert _tiff_bits(out) == 16
+    np.testing.assert_array_equal(read_raster(out).data, data)
+
+
 def _geotiff(path: Path, icc: bytes | None = None) -> np.ndarray:
     data = _random((300, 520, 3), "uint16", seed=3)
     data[:5, :5] = 0

@@ -106,8 +106,11 @@ def _dataset_meta(src: Any, source: str) -> tuple[RasterMeta, np.ndarray | None]
     if src.driver == "GTiff":
         if "PREDICTOR" in structure:
             profile["predictor"] = int(structure["PREDICTOR"])
-        if "NBITS" in structure and lut is None:
-            profile["nbits"] = int(structure["NBITS"])
+        # GDAL puts NBITS on the dataset or only on the bands (e.g. half-float TIFFs, read
+        # as float32): either way it is the bit depth to write back
+        nbits = structure.get("NBITS") or src.tags(1, ns="IMAGE_STRUCTURE").get("NBITS")
+        if nbits and lut is None:
+            profile["nbits"] = int(nbits)
         if _is_bigtiff(source):
             profile["bigtiff"] = "YES"
 
