@@ -300,3 +300,35 @@ def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, p
         weight = np.clip(distance_to_known(hole) - crack_width + 0.5, 0.0, 1.0)[:, None]
         fill = weight * fill + (1 - weight) * thin
     return np.clip(fill, 0.0, 1.0)
+
+
+def lattice(hole: np.ndarray, patch: int, step: int):
+    """The lattice by its definition: grid positions 0, step, 2 step, ... on each axis plus one
+    flush with the far border; a node wherever the patch at a grid position holds a missing
+    pixel (nodes in raster order, with their missing-pixel counts); an edge between nodes next
+    to each other on the grid (same column, consecutive rows or the reverse), with the
+    position difference. Returns (tops, lefts, missing, {(a, b, dy, dx)})."""
+    def axis_positions(size):
+        pos = list(range(0, size - patch + 1, step))
+        if pos[-1] != size - patch:
+            pos.append(size - patch)
+        return pos
+
+    rows, cols = axis_positions(hole.shape[0]), axis_positions(hole.shape[1])
+    ids, tops, lefts, missing = {}, [], [], []
+    for i, t in enumerate(rows):
+        for j, left in enumerate(cols):
+            count = sum(bool(hole[t + dy, left + dx])
+                        for dy in range(patch) for dx in range(patch))
+            if count:
+                ids[i, j] = len(tops)
+                tops.append(t)
+                lefts.append(left)
+                missing.append(count)
+    edges = set()
+    for (i, j), a in ids.items():
+        if (i + 1, j) in ids:
+            edges.add((a, ids[i + 1, j], rows[i + 1] - rows[i], 0))
+        if (i, j + 1) in ids:
+            edges.add((a, ids[i, j + 1], 0, cols[j + 1] - cols[j]))
+    return np.array(tops), np.array(lefts), np.array(missing), edges

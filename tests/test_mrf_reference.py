@@ -656,3 +656,31 @@ def test_shortlist_without_any_known_patch_says_why():
                                          r"leaves too few known pixels for this patch size$"):
         shortlist(field, build_lattice(hole, 5, 2), candidate_set(hole, context, 5, 1),
                   context, 4)
+
+
+@pytest.mark.parametrize("shape, patch, step", [((30, 26), 7, 3), ((9, 16), 9, 1),
+                                                ((23, 23), 5, 4), ((12, 40), 9, 8)])
+def test_build_lattice_matches_its_definition(shape, patch, step):
+    """Grid (the far border included), nodes with one missing pixel or more, their counts and
+    both kinds of edge, against the cell-by-cell reference; a side equal to the patch works."""
+    rng = np.random.default_rng(sum(shape) + patch)
+    hole = rng.random(shape) < 0.03
+    hole[0, 0] = hole[-1, -1] = True           # both far corners: node 0 and the last node
+    lat = build_lattice(hole, patch, step)
+    tops, lefts, missing, edges = ref.lattice(hole, patch, step)
+    assert np.array_equal(lat.tops, tops) and np.array_equal(lat.lefts, lefts)
+    assert np.array_equal(lat.missing, missing) and (lat.patch, lat.step) == (patch, step)
+    got = {(int(a), int(b), int(dy), int(dx)) for (a, b), (dy, dx) in zip(lat.edges, lat.offsets)}
+    assert got == edges and len(lat.edges) == len(edges)
+    assert lat.edges.dtype == np.int64 and lat.offsets.dtype == np.int64
+
+
+def test_build_lattice_refuses_steps_outside_the_patch_and_small_images():
+    hole = np.zeros((20, 20), bool)
+    hole[5, 5] = True
+    assert build_lattice(hole, 7, 1).n_nodes > 0            # the smallest step is allowed
+    for step in (0, 7, 8):
+        with pytest.raises(ValueError, match=rf"^step must lie in \(0, patch=7\), got {step}$"):
+            build_lattice(hole, 7, step)
+    with pytest.raises(ValueError, match=r"^image side 6 is smaller than the patch \(7\)$"):
+        build_lattice(np.zeros((6, 20), bool), 7, 3)
