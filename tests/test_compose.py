@@ -604,3 +604,19 @@ def test_blend_weights_each_kept_label_by_its_ncmp_belief():
                         weights.ravel())
     out = _compose(cfg, image, hole, lattice, kept_tops, kept_lefts, result, order)
     np.testing.assert_allclose(out[hole], np.clip(want[hole], 0, 1), atol=1e-5)
+
+
+def test_harmonic_extension_against_its_definition_with_holes_on_every_border():
+    """Dirichlet data from known 4-neighbours, natural (Neumann) image borders: holes touching
+    the four sides and a corner, against the written-out linear system."""
+    from mrf.compose import harmonic_extension
+
+    rng = np.random.default_rng(11)
+    values = rng.random((14, 17, 2))
+    hole = np.zeros((14, 17), bool)
+    hole[0:3, 4:9] = True        # top
+    hole[6:9, 0:2] = True        # left
+    hole[10:14, 12:17] = True    # bottom-right corner
+    hole[5, 14:17] = True        # right
+    got = harmonic_extension(values, hole)
+    np.testing.assert_allclose(got, ref.harmonic(values, hole), rtol=0, atol=1e-7)
