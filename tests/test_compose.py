@@ -620,3 +620,23 @@ def test_harmonic_extension_against_its_definition_with_holes_on_every_border():
     hole[5, 14:17] = True        # right
     got = harmonic_extension(values, hole)
     np.testing.assert_allclose(got, ref.harmonic(values, hole), rtol=0, atol=1e-7)
+
+
+def test_first_owner_on_a_tall_image_is_sequential_pasting():
+    """Height above width (the flat pixel index must span H x W, not W x W)."""
+    rng = np.random.default_rng(12)
+    image = rng.random((40, 12, 3)).astype(np.float32)
+    patch = 5
+    tops, lefts = rng.integers(0, 36, 25), rng.integers(0, 8, 25)
+    hole = np.zeros((40, 12), bool)
+    for t, left in zip(tops, lefts):
+        hole[t + 1:t + 4, left + 1:left + 4] = True
+    rank = rng.permutation(25)
+    _, owner = _sequential_paste(image, hole, tops, lefts, tops, lefts, rank, patch)
+    owned = first_owner(tops, lefts, rank, patch, hole.shape)
+    for node in range(25):
+        mine = owner[tops[node]:tops[node] + patch, lefts[node]:lefts[node] + patch] == node
+        assert np.array_equal(owned[node] & mine, mine)
+    assert owned.sum() == np.count_nonzero(np.bincount(
+        (tops[:, None] + np.arange(patch)).repeat(patch, 1).ravel() * 12
+        + np.tile(lefts[:, None] + np.arange(patch), patch).ravel()))
