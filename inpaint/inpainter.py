@@ -13,11 +13,12 @@ import torch
 
 from descriptor import Checkpoint, IRField, PatchEncoderField, cell_bounds, load_checkpoint
 from mrf import PixelField, inpaint_mrf, inpaint_pyramid, prefill
+from mrf.lattice import source_patches
 
 from .config import PIXEL_MODE, RunConfig
 from .dtypes import check_float_range, from_float, to_float
 from .errors import InpaintError
-from .regions import Region, owned_pixels, source_patches, with_enough_sources
+from .regions import Region, owned_pixels, with_enough_sources
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -75,12 +76,9 @@ def _summarise(results: list[RegionResult]) -> tuple[dict, dict]:
         totals["fallbacks"] = fallbacks
     levels = [level for r in results for level in r.stats.get("pyramid", [])]
     if levels:   # --levels > 1: coarse levels run, and the reasons of those skipped
-        skipped: dict[str, int] = {}
-        for level in levels:
-            if "skipped" in level:
-                skipped[level["skipped"]] = skipped.get(level["skipped"], 0) + 1
+        skipped = Counter(level["skipped"] for level in levels if "skipped" in level)
         totals["pyramid"] = {"coarse_levels_run": sum("skipped" not in v for v in levels),
-                             "skipped": skipped}
+                             "skipped": dict(skipped)}
     if results:
         last = results[-1].stats
         totals.update(shortlist=last.get("shortlist"), labels=last.get("labels"),

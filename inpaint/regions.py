@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mrf.lattice import source_patches
+
 from .box import Box
 
 
@@ -128,15 +130,6 @@ def split_region(region: Region, shape: tuple[int, int], min_core: int = 16) -> 
              if c > a and d > b]
     return [Region(window=_grow(core, margin, shape), core=core, group=region.group)
             for core in cores]
-
-
-def source_patches(hole: np.ndarray, patch: int) -> int:
-    """Number of fully known ``patch`` x ``patch`` patches in a window."""
-    if min(hole.shape) < patch:
-        return 0
-    known = (~hole).astype(np.uint8)
-    return int(np.count_nonzero(cv2.erode(known, np.ones((patch, patch), np.uint8),
-                                          borderType=cv2.BORDER_CONSTANT, borderValue=0)))
 
 
 def with_enough_sources(region: Region, mask: np.ndarray, patch: int, minimum: int) -> Region:

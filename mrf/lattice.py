@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -43,6 +44,15 @@ def grid_positions(size: int, patch: int, step: int) -> np.ndarray:
     if pos[-1] != size - patch:
         pos = np.r_[pos, size - patch]
     return pos
+
+
+def source_patches(hole: np.ndarray, patch: int) -> int:
+    """Number of fully known ``patch`` x ``patch`` patches in a window (by centre pixel)."""
+    if min(hole.shape) < patch:
+        return 0
+    known = (~hole).astype(np.uint8)
+    return int(np.count_nonzero(cv2.erode(known, np.ones((patch, patch), np.uint8),
+                                          borderType=cv2.BORDER_CONSTANT, borderValue=0)))
 
 
 def missing_counts(hole: np.ndarray, tops: np.ndarray, lefts: np.ndarray, patch: int) -> np.ndarray:

@@ -40,6 +40,7 @@ from scipy import ndimage
 
 from .field import PatchField, PixelField
 from .inpainter import MRFConfig, MRFResult, inpaint_mrf
+from .lattice import source_patches
 
 #: Width (px) over which the pre-fill of cracks is cross-faded into the coarse fill of lacunae.
 GUIDE_FADE = 2.0
@@ -73,15 +74,6 @@ def upsample(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.clip(up, 0.0, 1.0)
 
 
-def fully_known_patches(hole: np.ndarray, patch: int) -> int:
-    """Number of fully known ``patch`` x ``patch`` patches (by centre pixel)."""
-    if min(hole.shape) < patch:
-        return 0
-    known = (~hole).astype(np.uint8)
-    return int(np.count_nonzero(cv2.erode(known, np.ones((patch, patch), np.uint8),
-                                          borderType=cv2.BORDER_CONSTANT, borderValue=0)))
-
-
 def skip_reason(depth: np.ndarray, coarse_hole: np.ndarray | None, cfg: MRFConfig) -> str | None:
     """Why the coarse level is not run, or None when it is. depth: distance (px) of every
     pixel to the nearest known one; coarse_hole: the downsampled hole."""
@@ -89,7 +81,7 @@ def skip_reason(depth: np.ndarray, coarse_hole: np.ndarray | None, cfg: MRFConfi
         return "no lacuna wider than a patch"
     if coarse_hole is None or min(coarse_hole.shape) <= cfg.patch_size:
         return "coarse image smaller than a patch"
-    if fully_known_patches(coarse_hole, cfg.patch_size) < cfg.shortlist:
+    if source_patches(coarse_hole, cfg.patch_size) < cfg.shortlist:
         return "too few fully known patches at the coarse level"
     return None
 
