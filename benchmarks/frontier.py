@@ -17,6 +17,10 @@ higher hole-PSNR and a higher gradient ratio) and flags those that meet issue 10
 Outputs: ``frontier.json`` and ``frontier.png`` (every grid point, the front, FSR_FAST).
 
     python benchmarks/frontier.py [--quick] [--out DIR] [--images grass,gravel]
+                                  [--set texture_weight=30]
+
+``--set NAME=VALUE`` (RunConfig fields, repeatable) changes both MRF fills, e.g. the unary's
+texture term, which changes the labels the blend and the copy are made of.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ FILLS = {"blend": dict(composition="blend"),
          "copy": dict(composition="copy", structure_sigma=0.0)}
 
 
-def fills(images, quick: bool) -> list[dict]:
+def fills(images, quick: bool, overrides: dict | None = None) -> list[dict]:
     """Per image: truth, mask, loss types and the three fills (float64, 0-255)."""
     fsr = quality._xphoto(quality.cv2.xphoto.INPAINT_FSR_FAST)
     out = []
@@ -56,7 +60,8 @@ def fills(images, quick: bool) -> list[dict]:
                 "types": texture_metrics.loss_types(mask),
                 "fsr": fsr(damaged, mask).astype(np.float64)}
         for label, options in FILLS.items():
-            cfg = RunConfig(descriptor="v32" if quick else "v128", crack_width=0.0, **options)
+            cfg = RunConfig(descriptor="v32" if quick else "v128",
+                            **{**(overrides or {}), "crack_width": 0.0, **options})
             case[label] = run(damaged, mask, cfg).image.astype(np.float64)
         print(f"{name}: fills done", flush=True)
         out.append(case)
@@ -126,6 +131,9 @@ COLUMNS = [("a", "crack FSR share", ".1f"), ("c", "crack detail", ".1f"),
 def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--images", default="", help="comma-separated subset of image names")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="change one `inpaint run` option of both MRF fills (RunConfig field "
+                        "names, repeatable), e.g. texture_weight=30")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = [n for n in args.images.split(",") if n]
@@ -134,7 +142,7 @@ def main() -> None:
         mask = paint_loss_mask(truth.shape[:2], PaintLossConfig(coverage=0.05, seed=100 + k))
         if not wanted or name in wanted:   # seeds follow quality.py's order either way
             images.append((name, truth, mask))
-    cases = fills(images, args.quick)
+    cases = fills(images, args.quick, quality.config_overrides(args.set))
     fsr = mean_scores(cases, lambda c: np.clip(np.rint(c["fsr"]), 0, 255).astype(np.uint8))
     grid = QUICK_GRID if args.quick else GRID
     points = []

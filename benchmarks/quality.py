@@ -137,13 +137,17 @@ def methods(selected: list[str] | None, overrides: dict) -> dict:
              "pixel": ours("none", overrides),
              # the fidelity trade-off of the default: labels averaged instead of copied
              "v128_blend": ours("v128", {"composition": "blend", **overrides}),
+             # the defaults before the unary's texture term: split at 2 px (issue 10)
+             "v128_no_texture_term": ours("v128", {"texture_weight": 0.0,
+                                                   "structure_sigma": 2.0, **overrides}),
              # the defaults before the structure/texture split and the crack grain (issue 10)
              "v128_unsplit": ours("v128", {"structure_sigma": 0.0, "crack_fill": "prefill",
-                                           "crack_detail": 0.0, **overrides}),
+                                           "crack_detail": 0.0, "texture_weight": 0.0,
+                                           **overrides}),
              # the defaults before the texture work (issue 10), for the record
              "v128_previous": ours("v128", {"prefill": "telea", "passes": 2,
                                             "composition": "blend", "crack_width": 0.0,
-                                            **overrides}),
+                                            "texture_weight": 0.0, **overrides}),
              "telea": telea, "navier_stokes": navier_stokes, "biharmonic": biharmonic}
     if hasattr(cv2, "xphoto"):
         table["fsr_fast"] = _xphoto(cv2.xphoto.INPAINT_FSR_FAST)
@@ -209,7 +213,8 @@ def montage(cases: list[dict], names: list[str], out_dir: Path) -> None:
 
 
 #: this project's methods (the others are peers)
-OURS = ("v128", "v32", "pixel", "v128_blend", "v128_unsplit", "v128_previous")
+OURS = ("v128", "v32", "pixel", "v128_blend", "v128_no_texture_term", "v128_unsplit",
+        "v128_previous")
 
 #: (key, header, format) of the summary table: both axes, overall and per loss type
 SUMMARY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),

@@ -6,7 +6,8 @@ twice as far away, in fine pixels, are as near in patches as the next ones were.
 level is the pre-filled image averaged over 2 x 2 blocks, with a coarse pixel missing when any of
 its four fine pixels is; it runs ``coarse_passes`` search passes, each re-searching the nodes
 without known pixels with the previous fill as the query, so that structures entering a lacuna
-grow through it. Its fill, upsampled (bicubic), gives the low frequencies (below a Gaussian of
+grow through it, and fills by plain copy (no structure/texture split, no texture term: those
+act on fine detail). Its fill, upsampled (bicubic), gives the low frequencies (below a Gaussian of
 2 px) of the lacunae (missing pixels deeper than ``crack_width``, cross-faded over 2 px) in the
 image the fine level starts from, whose detail stays the pre-fill's: the query of its candidate
 search, and the smooth part under ``structure_sigma`` with ``structure="prefill"``. Thin cracks
@@ -153,9 +154,11 @@ def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say
     # as the query, so a structure entering the lacuna grows further in (a quarter of the
     # fine level's pixels: five coarse passes cost about one fine one). The coarse fill is the
     # plain copy: a structure/texture split there would take its low frequencies from the
-    # label average or the pre-fill, which stop at the lacuna's rim (the band test fails)
+    # label average or the pre-fill, which stop at the lacuna's rim, and the unary's texture
+    # term would charge the sources that carry an edge for detail the ground around them
+    # lacks (the band test fails with either); fine detail is the fine level's job
     coarse_cfg = replace(cfg, levels=cfg.levels - 1, passes=max(cfg.passes, cfg.coarse_passes),
-                         structure_sigma=0.0, detail_gain=1.0)
+                         structure_sigma=0.0, detail_gain=1.0, texture_weight=0.0)
     coarse = inpaint_pyramid(small, small_hole, build, coarse_cfg, progress=progress, log=say)
     h, w = small_hole.shape
     say(f"pyramid: coarse level {w}x{h} px, {coarse.stats.get('nodes', 0)} nodes")
