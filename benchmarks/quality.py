@@ -137,7 +137,8 @@ def methods(selected: list[str] | None, overrides: dict) -> dict:
              "pixel": ours("none", overrides),
              # the fidelity trade-off of the default: labels averaged instead of copied
              "v128_blend": ours("v128", {"composition": "blend", **overrides}),
-             # the defaults before the unary's texture term: split at 2 px (issue 10)
+             # the default without the unary's texture term, its split back at 2 px (the
+             # defaults before the texture term had both, and crack detail 0.5; issue 10)
              "v128_no_texture_term": ours("v128", {"texture_weight": 0.0,
                                                    "structure_sigma": 2.0, **overrides}),
              # the defaults before the structure/texture split and the crack grain (issue 10)
