@@ -192,6 +192,37 @@ def test_copy_composition_keeps_the_texture_of_a_periodic_lacuna():
     assert blended < copied - 0.1, (blended, copied)
 
 
+def _grain_beside_flat_paint(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Grainy paint on the left half, flat paint of the same mean on the right; a 24-px
+    lacuna inside the grain."""
+    rng = np.random.default_rng(0)
+    grain = ndimage.gaussian_filter(rng.standard_normal((size, size)), 0.7) * 0.25
+    image = np.full((size, size, 3), 0.5, np.float32)
+    image[:, :size // 2] += grain[:, :size // 2, None].astype(np.float32)
+    hole = np.zeros((size, size), bool)
+    hole[36:60, 12:36] = True
+    return np.clip(image, 0, 1), hole
+
+
+def test_default_texture_term_fills_a_grainy_lacuna_with_grain():
+    """A smooth query (the pre-fill) finds smooth sources: without the unary's texture term the
+    lacuna in the grain is filled from the flat half (measured gradient ratio 0.11); the
+    default's term charges sources for missing the grain around the node (measured 0.60)."""
+    truth, hole = _grain_beside_flat_paint()
+    filled = prefill(truth, hole, method="telea")
+    inner = ndimage.binary_erosion(hole, iterations=3)
+
+    def ratio(config):
+        out = inpaint_mrf(filled, hole, None, config).image
+        np.testing.assert_array_equal(out[~hole], filled[~hole])
+        return float(_grey_gradient(out)[inner].mean() / _grey_gradient(truth)[inner].mean())
+
+    assert MRFConfig().texture_weight > 0
+    with_term, without = ratio(MRFConfig()), ratio(MRFConfig(texture_weight=0.0))
+    assert with_term > 0.45, with_term
+    assert without < 0.25, without
+
+
 def test_fsr_prefill_fills_losses_that_cross_the_window_border():
     """FSR extrapolates from blocks around a loss and does badly on losses cut by the image
     border, which every work window has; the pre-fill mirrors the window first. Pinned on a
