@@ -5,16 +5,24 @@ Smoke tests only: they check that a script runs and writes well-formed output, n
 """
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_ir_throughput_quick_runs_and_writes_json(tmp_path):
+    # Every stage runs for both architectures, in its own child process, but on one 640-px side
+    # (--quick alone: 512 and 1024, 40 s): still wider than the 512-px IR tile, so the tiled IR
+    # is what the dense-vs-naive check compares. Fewer naive samples and a smaller pooling-layout
+    # image only shorten loops whose length nothing here looks at.
     proc = subprocess.run(
-        [sys.executable, "benchmarks/ir_throughput.py", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "benchmarks/ir_throughput.py", "--quick", "--out", str(tmp_path),
+         "--sides", "640", "--naive-samples", "200", "--layout-side", "256"],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -22,6 +30,10 @@ def test_ir_throughput_quick_runs_and_writes_json(tmp_path):
     assert result["meta"]["quick"] is True
     assert result["results"], "no measurements recorded"
     assert all("error" not in row for row in result["results"])
+    assert {row["arch"] for row in result["results"]} == {"v32", "v128"}
+    # dense descriptors (IR pooled, tiles stitched) equal encoding each patch on its own
+    assert all(row["check_max_abs_diff"] < 1e-4 for row in result["results"])
+    assert all(layout["identical_to_default"] for layout in result["pool_layouts"]["layouts"])
     assert (tmp_path / "ir_throughput.png").is_file()
 
 
@@ -66,11 +78,20 @@ def test_weights_report_quick_lists_the_builtins(tmp_path):
     assert (tmp_path / "weights_loss_curves.png").is_file()
 
 
-def test_scaling_runs_on_a_tiny_panel(tmp_path):
+@pytest.fixture(scope="module")
+def scaling_out(tmp_path_factory):
+    """One scaling run on a tiny panel, shared by the two tests below: the replot test only needs
+    its JSON (it redraws in a folder of its own, so nothing here is changed by a test)."""
+    out = tmp_path_factory.mktemp("scaling")
     # --quick means the 4 MP case; the smoke test shrinks it to a 0.05 MP panel
-    _run_quick(tmp_path, "scaling.py", "--sizes", "0.05", "--modes", "none", "--budget", "2GB")
-    rows = json.loads((tmp_path / "scaling.json").read_text())["rows"]
+    _run_quick(out, "scaling.py", "--sizes", "0.05", "--modes", "none", "--budget", "2GB")
+    return out
+
+
+def test_scaling_runs_on_a_tiny_panel(scaling_out):
+    rows = json.loads((scaling_out / "scaling.json").read_text())["rows"]
     assert rows and "error" not in rows[0] and rows[0]["peak_rss_gb"] > 0
+    assert (scaling_out / "scaling.png").is_file()
 
 
 def test_quality_set_changes_our_run_options(tmp_path):
@@ -83,9 +104,8 @@ def test_quality_set_changes_our_run_options(tmp_path):
     assert bad.returncode != 0 and "RunConfig field" in bad.stderr
 
 
-def test_scaling_replot_redraws_from_the_saved_json(tmp_path):
-    _run_quick(tmp_path, "scaling.py", "--sizes", "0.05", "--modes", "none", "--budget", "2GB")
-    (tmp_path / "scaling.png").unlink()
+def test_scaling_replot_redraws_from_the_saved_json(scaling_out, tmp_path):
+    shutil.copy(scaling_out / "scaling.json", tmp_path)   # the JSON alone, no plot
     _run_quick(tmp_path, "scaling.py", "--replot")
     assert (tmp_path / "scaling.png").is_file()
 

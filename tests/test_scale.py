@@ -18,6 +18,11 @@ from inpaint.plan import make_plan, parse_size
 from inpaint.regions import owned_pixels, plan_regions
 
 PIXEL = dict(descriptor="none", patch_step=3, passes=1)
+# Tests that are not about worker processes run in this one: with the default (one worker per
+# core) a run of four or more regions starts a process pool, seconds of start-up per run, and
+# the pool only computes (the parent reads the windows and writes the output either way).
+# test_parallel_regions_give_the_same_pixels_as_one_process pins the pool to this result.
+SERIAL = dict(PIXEL, workers=1)
 
 
 def _panel(height=240, width=300):
@@ -61,11 +66,11 @@ def test_windowed_file_run_equals_in_memory_run(tmp_path, monkeypatch):
     rows give exactly the in-memory result (same regions, same windows)."""
     image = _panel()
     mask = _spots(image.shape[:2], SPOTS)
-    whole = run(image, mask, RunConfig(**PIXEL)).image
+    whole = run(image, mask, RunConfig(**SERIAL)).image
     src = _write(tmp_path / "panel.tif", image, tiled=True, blockxsize=64, blockysize=64)
     msk = _write(tmp_path / "mask.tif", mask.astype(np.uint8))
     monkeypatch.setattr(streaming, "STREAM_BAND_BYTES", 5000)      # ~5 rows per band
-    report = run_file(str(src), str(msk), str(tmp_path / "out.tif"), RunConfig(**PIXEL))
+    report = run_file(str(src), str(msk), str(tmp_path / "out.tif"), RunConfig(**SERIAL))
     with rasterio.open(tmp_path / "out.tif") as out:
         got = np.moveaxis(out.read(), 0, 2)
     assert np.array_equal(got, whole)
@@ -78,10 +83,10 @@ def test_result_inside_a_region_does_not_depend_on_the_window_beyond_the_margin_
     image = _panel()
     mask = _spots(image.shape[:2], [(20, 20), (20, 150), (100, 40)])
     big = np.zeros_like(mask)
-    big[160:235, 180:295] = True
+    big[180:230, 200:280] = True   # with its 32-px margins wider than the 110-px window: tiled
     mask_all = mask | big
-    a = run(image, mask_all, RunConfig(**PIXEL, window=512)).image
-    b = run(image, mask_all, RunConfig(**PIXEL, window=110)).image
+    a = run(image, mask_all, RunConfig(**SERIAL, window=512)).image
+    b = run(image, mask_all, RunConfig(**SERIAL, window=110)).image
     _, labels = plan_regions(mask_all, 32, 512)
     merged_with_big = np.isin(labels, np.unique(labels[big]))
     small_groups = mask_all & ~merged_with_big
@@ -171,7 +176,7 @@ def test_device_out_of_memory_retries_in_smaller_windows(monkeypatch, caplog):
         return real(self, colour, hole, progress)
 
     monkeypatch.setattr(inpainter_module.RegionInpainter, "inpaint", flaky)
-    out = run(image, mask, RunConfig(**PIXEL, workers=1)).image
+    out = run(image, mask, RunConfig(**SERIAL)).image
     assert len(calls) > 2 and "out of memory" in caplog.text
     assert np.array_equal(out[~mask], image[~mask])
     assert not np.array_equal(out[mask], image[mask] * 0)
@@ -233,7 +238,7 @@ def test_batch_of_tiles_equals_the_run_of_the_whole_panel(tmp_path):
                                        "--passes", "1", "-q"])
     assert result.exit_code == 0, result.output
     stitched = cv2.imread(str(out / "panel.png"))[:, :, ::-1]
-    whole = run(image, mask, RunConfig(**PIXEL)).image
+    whole = run(image, mask, RunConfig(**SERIAL)).image
     assert np.array_equal(stitched[~mask], image[~mask])
     tiles = tile_items(tmp_path / "panel.png", tmp_path / "panel_mask.png", out, 128, 48)
     regions, labels = plan_regions(mask, 32, 512)
