@@ -1,0 +1,43 @@
+"""Moving arrays to the torch device of the run and back, for the device-agnostic inner stages
+(masked SSD, pairwise, NCMP, composition). Never ``.cuda()``: the device is always an argument.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Union
+
+import numpy as np
+import torch
+
+#: What the stages accept as input: a numpy array (host) or a tensor (on any device).
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+#: A device as the stages accept it: ``"cpu"``, ``"cuda:1"``, a ``torch.device``.
+Device = Union[str, torch.device]
+
+
+def as_tensor(x: ArrayLike, device: Device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``x`` as a tensor on ``device`` (of ``dtype`` when given, else its own).
+
+    A numpy array is shared, not copied, when it stays on the CPU with its dtype (contiguous
+    arrays; others are made contiguous once); a tensor already there is returned as is.
+    """
+    if isinstance(x, np.ndarray):
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        if not x.flags.writeable:
+            # torch warns that it cannot protect a read-only array; nothing here writes to it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                x = torch.from_numpy(x)
+        else:
+            x = torch.from_numpy(x)
+    elif not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(x)
+    return x.to(device=device, dtype=dtype)
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a host numpy array (no copy when it is on the CPU already)."""
+    return x.detach().cpu().numpy()
