@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from patches import extract_patches
 
-from .devices import ArrayLike, Device, as_tensor, to_numpy
+from .devices import ArrayLike, Device, as_tensor, cut_patches, to_numpy
 
 CORRECTIONS = ("harmonic", "none")
 COMPOSITIONS = ("copy", "blend")
@@ -107,8 +107,8 @@ def blend_patches_tensor(
                for a in (node_tops, node_lefts, label_tops, label_lefts)]
     for s in range(0, len(corners[0]), chunk):
         nt, nl, lt, ll = (a[s:s + chunk] for a in corners)
-        values = extract_patches(src, lt, ll, patch).reshape(len(nt), -1, channels).double()
-        target = extract_patches(pixel_index, nt, nl, patch).reshape(-1)     # (n*P*P,)
+        values = cut_patches(src, lt, ll, patch).reshape(len(nt), -1, channels).double()
+        target = cut_patches(pixel_index, nt, nl, patch).reshape(-1)         # (n*P*P,)
         if pixel_weights is None:
             w = weights[None, :].expand(len(nt), -1)
         else:

@@ -10,6 +10,8 @@ from typing import Union
 import numpy as np
 import torch
 
+from patches import extract_patches
+
 #: What the stages accept as input: a numpy array (host) or a tensor (on any device).
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -41,3 +43,17 @@ def as_tensor(x: ArrayLike, device: Device, dtype: torch.dtype | None = None) ->
 def to_numpy(x: torch.Tensor) -> np.ndarray:
     """A tensor's values as a host numpy array (no copy when it is on the CPU already)."""
     return x.detach().cpu().numpy()
+
+
+def cut_patches(image: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, height: int,
+                width: int | None = None) -> torch.Tensor:
+    """``patches.extract_patches`` for tensors, on ``image``'s device: (*S, height, width, *C).
+
+    tops, lefts: integer tensors of shape S on that device. On the CPU numpy cuts them (its
+    fancy indexing copies patches 3-4x faster than torch's indexing of the strided view,
+    measured on 512-px windows) into an array that torch then shares without a copy.
+    """
+    if image.device.type == "cpu":
+        return torch.from_numpy(extract_patches(image.numpy(), tops.numpy(), lefts.numpy(),
+                                                height, width))
+    return extract_patches(image, tops, lefts, height, width)

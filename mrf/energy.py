@@ -14,9 +14,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from patches import extract_patches, patch_view
-
-from .devices import ArrayLike, Device, as_tensor, to_numpy
+from .devices import ArrayLike, Device, as_tensor, cut_patches, to_numpy
+from .threads import torch_threads
 
 
 def masked_ssd(image: ArrayLike, hole: ArrayLike, node_tops: ArrayLike, node_lefts: ArrayLike,
@@ -44,26 +43,36 @@ def masked_ssd_tensor(image: ArrayLike, hole: ArrayLike, node_tops: ArrayLike,
     pixels = as_tensor(image, dev)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]   # one band
-    bands = pixels.shape[2]
-    windows = patch_view(pixels, patch)                          # (H', W', P, P, C)
-    known = patch_view(~as_tensor(hole, dev, torch.bool), patch)  # (H', W', P, P)
     nt, nl, lt, ll = (as_tensor(a, dev, torch.long)
                       for a in (node_tops, node_lefts, label_tops, label_lefts))
-    out = torch.empty(lt.shape, dtype=torch.float64, device=dev)
-    for s in range(0, len(nt), chunk):
-        rows = slice(s, s + chunk)
-        node = windows[nt[rows], nl[rows]]                                    # (n, P, P, C)
-        n = len(node)
-        labels = windows[lt[rows], ll[rows]] if label_patches is None else \
-            as_tensor(label_patches[rows], dev)                              # (n, K, P, P, C)
-        diff = labels.reshape(n, labels.shape[1], -1) - node.reshape(n, 1, -1)  # (n, K, D)
-        diff.square_()
-        # the known-pixel sum as a batched (1, D) x (D, K) product: much faster than reducing
-        # the short channel axis and then the pixels, and than the (K, D) x (D, 1) mat-vec,
-        # which torch's CPU bmm runs 4-7x slower (measured on a 2-core machine)
-        weights = known[nt[rows], nl[rows]].repeat_interleave(bands, dim=2)  # (n, P, P * C)
-        weights = weights.reshape(n, 1, -1).to(diff.dtype)                   # (n, 1, D)
-        out[rows] = torch.bmm(weights, diff.transpose(1, 2))[:, 0]
+    n_nodes, n_labels = lt.shape
+    out = torch.empty((n_nodes, n_labels), dtype=torch.float64, device=dev)
+    if n_nodes == 0:
+        return out
+    with torch_threads(dev):
+        # the node patches and their known-pixel masks are cut once: 1/K of the label pixels
+        nodes = cut_patches(pixels, nt, nl, patch).reshape(n_nodes, 1, -1)     # (N, 1, D)
+        known = cut_patches(~as_tensor(hole, dev, torch.bool), nt, nl, patch)  # (N, P, P)
+        known = known.repeat_interleave(pixels.shape[2], dim=2).reshape(n_nodes, 1, -1)
+        diff, weights = None, None
+        for s in range(0, n_nodes, chunk):
+            rows = slice(s, s + chunk)
+            labels = cut_patches(pixels, lt[rows], ll[rows], patch) if label_patches is None \
+                else as_tensor(label_patches[rows], dev)                       # (n, K, P, P, C)
+            n = len(labels)
+            labels = labels.reshape(n, n_labels, -1)                           # (n, K, D)
+            if diff is None:
+                # one difference buffer for all chunks: a fresh (n, K, D) tensor per chunk cost
+                # page faults worth 7x the subtraction itself (measured on the CPU)
+                dtype = torch.result_type(labels, nodes)
+                diff = torch.empty((min(chunk, n_nodes), *labels.shape[1:]), dtype=dtype,
+                                   device=dev)
+                weights = known.to(dtype)                                      # (N, 1, D)
+            sq = torch.sub(labels, nodes[rows], out=diff[:n]).square_()        # (n, K, D)
+            # the known-pixel sum as a batched (1, D) x (D, K) product: much faster than
+            # reducing the short channel axis and then the pixels, and than the (K, D) x (D, 1)
+            # mat-vec, which torch's CPU bmm runs 4-7x slower (measured on a 2-core machine)
+            out[rows] = torch.bmm(weights[rows], sq.transpose(1, 2))[:, 0]
     return out
 
 
@@ -97,31 +106,39 @@ def strip_ssd(first: ArrayLike, second: ArrayLike, offset: tuple[int, int]) -> A
 
     first: (..., A, P, P, C) patches at the upper/left node; second: (..., B, P, P, C) at the
     other -> (..., A, B) float32. Both numpy arrays (pruning, on the host) or both tensors (on
-    their device, ``edge_pairwise``); the result is of the same kind.
+    their device); the result is of the same kind.
     """
     patch = first.shape[-2]
     (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
-    # the strips are copied by the reshape (they are not contiguous); no second copy when the
-    # pixels are float32 already
-    a = _float32(first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1))
-    b = _float32(second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1))
+    return strips_ssd(first[..., r1:r1 + h, c1:c1 + w, :], second[..., r2:r2 + h, c2:c2 + w, :])
+
+
+def strips_ssd(first: ArrayLike, second: ArrayLike) -> ArrayLike:
+    """SSD between every pair of overlap strips: first (..., A, h, w, C), second
+    (..., B, h, w, C) -> (..., A, B) float32, as ||a||^2 + ||b||^2 - 2 a.b (one batched
+    matmul). Numpy arrays or tensors (the result is of the same kind)."""
+    # the strips are copied by the reshape when they are not contiguous; no second copy when
+    # the pixels are float32 already
+    a = _float32(first.reshape(*first.shape[:-3], -1))
+    b = _float32(second.reshape(*second.shape[:-3], -1))
     sq_a = (a * a).sum(-1)[..., :, None]
     sq_b = (b * b).sum(-1)[..., None, :]
     cross = a @ b.swapaxes(-1, -2)
     return _nonnegative(sq_a + sq_b - 2.0 * cross)
 
 
-def overlap_ssd(image: ArrayLike, first_tops: ArrayLike, first_lefts: ArrayLike,
-                second_tops: ArrayLike, second_lefts: ArrayLike, offset: tuple[int, int],
-                patch: int) -> ArrayLike:
+def overlap_ssd(image: torch.Tensor, first_tops: torch.Tensor, first_lefts: torch.Tensor,
+                second_tops: torch.Tensor, second_lefts: torch.Tensor, offset: tuple[int, int],
+                patch: int) -> torch.Tensor:
     """SSD on the overlap strip between labels placed at two neighbouring nodes.
 
     image: (H, W, C); first_*: (E, A) labels of the upper/left node; second_*: (E, B) labels of
-    the node at ``offset`` from it -> (E, A, B) float32: SSD(label a at first node, label b at
-    second). All numpy, or all tensors on one device (the result is of the same kind).
+    the node at ``offset`` from it, tensors on one device -> (E, A, B) float32 there:
+    SSD(label a at first node, label b at second). Only the strips are cut, not the patches.
     """
-    return strip_ssd(extract_patches(image, first_tops, first_lefts, patch),
-                     extract_patches(image, second_tops, second_lefts, patch), offset)
+    (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
+    return strips_ssd(cut_patches(image, first_tops + r1, first_lefts + c1, h, w),
+                      cut_patches(image, second_tops + r2, second_lefts + c2, h, w))
 
 
 def edge_pairwise(image: ArrayLike, edges: ArrayLike, offsets: ArrayLike,
@@ -149,12 +166,14 @@ def edge_pairwise_tensor(image: ArrayLike, edges: ArrayLike, offsets: ArrayLike,
     out = torch.empty((len(ed), lt.shape[1], lt.shape[1]), dtype=torch.float32, device=dev)
     # grouping edges by offset is bookkeeping on a few (E, 2) integers: done on the host
     offsets = to_numpy(as_tensor(offsets, "cpu")).reshape(-1, 2)
-    for off in np.unique(offsets, axis=0):
-        sel = np.flatnonzero((offsets == off).all(1))
-        for s in range(0, len(sel), chunk):
-            e = as_tensor(sel[s:s + chunk], dev)
-            a, b = ed[e, 0], ed[e, 1]
-            out[e] = overlap_ssd(pixels, lt[a], ll[a], lt[b], ll[b], tuple(off.tolist()), patch)
+    with torch_threads(dev):
+        for off in np.unique(offsets, axis=0):
+            sel = np.flatnonzero((offsets == off).all(1))
+            for s in range(0, len(sel), chunk):
+                e = as_tensor(sel[s:s + chunk], dev)
+                a, b = ed[e, 0], ed[e, 1]
+                out[e] = overlap_ssd(pixels, lt[a], ll[a], lt[b], ll[b], tuple(off.tolist()),
+                                     patch)
     return out
 
 
