@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from patches import extract_patches
 
-from .devices import ArrayLike, Device, as_tensor, cut_patches, to_numpy
+from .devices import ArrayLike, Device, as_tensor, patch_cutter, to_numpy
 
 CORRECTIONS = ("harmonic", "none")
 COMPOSITIONS = ("copy", "blend")
@@ -102,13 +102,15 @@ def blend_patches_tensor(
     acc = torch.zeros((height * width, channels), dtype=torch.float64, device=dev)
     wsum = torch.zeros(height * width, dtype=torch.float64, device=dev)
     weights = as_tensor(tent_weights(patch, power), dev).reshape(-1)
-    pixel_index = torch.arange(height * width, device=dev).reshape(height, width)
+    cut_values = patch_cutter(src, patch)
+    cut_targets = patch_cutter(torch.arange(height * width, device=dev).reshape(height, width),
+                               patch)
     corners = [as_tensor(a, dev, torch.long)
                for a in (node_tops, node_lefts, label_tops, label_lefts)]
     for s in range(0, len(corners[0]), chunk):
         nt, nl, lt, ll = (a[s:s + chunk] for a in corners)
-        values = cut_patches(src, lt, ll, patch).reshape(len(nt), -1, channels).double()
-        target = cut_patches(pixel_index, nt, nl, patch).reshape(-1)         # (n*P*P,)
+        values = cut_values(lt, ll).reshape(len(nt), -1, channels).double()   # (n, P*P, C)
+        target = cut_targets(nt, nl).reshape(-1)                             # (n*P*P,)
         if pixel_weights is None:
             w = weights[None, :].expand(len(nt), -1)
         else:

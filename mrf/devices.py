@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Union
 
 import numpy as np
 import torch
 
-from patches import extract_patches
+from patches import patch_view
 
 #: What the stages accept as input: a numpy array (host) or a tensor (on any device).
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -45,15 +46,23 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().numpy()
 
 
-def cut_patches(image: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, height: int,
-                width: int | None = None) -> torch.Tensor:
-    """``patches.extract_patches`` for tensors, on ``image``'s device: (*S, height, width, *C).
+def patch_cutter(image: torch.Tensor, height: int, width: int | None = None
+                 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``cut(tops, lefts)``: ``patches.extract_patches`` of ``image`` (H, W, *C) on its device,
+    the strided view built once for repeated cuts -> (*S, height, width, *C) tensors.
 
     tops, lefts: integer tensors of shape S on that device. On the CPU numpy cuts them (its
     fancy indexing copies patches 3-4x faster than torch's indexing of the strided view,
     measured on 512-px windows) into an array that torch then shares without a copy.
     """
     if image.device.type == "cpu":
-        return torch.from_numpy(extract_patches(image.numpy(), tops.numpy(), lefts.numpy(),
-                                                height, width))
-    return extract_patches(image, tops, lefts, height, width)
+        view = patch_view(image.numpy(), height, width)
+        return lambda tops, lefts: torch.from_numpy(view[tops.numpy(), lefts.numpy()])
+    view = patch_view(image, height, width)
+    return lambda tops, lefts: view[tops, lefts]
+
+
+def cut_patches(image: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, height: int,
+                width: int | None = None) -> torch.Tensor:
+    """One cut of ``patch_cutter``: (*S, height, width, *C) on ``image``'s device."""
+    return patch_cutter(image, height, width)(tops, lefts)

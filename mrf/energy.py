@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .devices import ArrayLike, Device, as_tensor, cut_patches, to_numpy
+from .devices import ArrayLike, Device, as_tensor, cut_patches, patch_cutter, to_numpy
 from .threads import torch_threads
 
 
@@ -49,30 +49,30 @@ def masked_ssd_tensor(image: ArrayLike, hole: ArrayLike, node_tops: ArrayLike,
     out = torch.empty((n_nodes, n_labels), dtype=torch.float64, device=dev)
     if n_nodes == 0:
         return out
+    bands = pixels.shape[2]
+    cut_pixels = patch_cutter(pixels, patch)
+    cut_known = patch_cutter(~as_tensor(hole, dev, torch.bool), patch)
+    diff = None
     with torch_threads(dev):
-        # the node patches and their known-pixel masks are cut once: 1/K of the label pixels
-        nodes = cut_patches(pixels, nt, nl, patch).reshape(n_nodes, 1, -1)     # (N, 1, D)
-        known = cut_patches(~as_tensor(hole, dev, torch.bool), nt, nl, patch)  # (N, P, P)
-        known = known.repeat_interleave(pixels.shape[2], dim=2).reshape(n_nodes, 1, -1)
-        diff, weights = None, None
         for s in range(0, n_nodes, chunk):
             rows = slice(s, s + chunk)
-            labels = cut_patches(pixels, lt[rows], ll[rows], patch) if label_patches is None \
+            node = cut_pixels(nt[rows], nl[rows])                              # (n, P, P, C)
+            n = len(node)
+            labels = cut_pixels(lt[rows], ll[rows]) if label_patches is None \
                 else as_tensor(label_patches[rows], dev)                       # (n, K, P, P, C)
-            n = len(labels)
-            labels = labels.reshape(n, n_labels, -1)                           # (n, K, D)
+            labels, node = labels.reshape(n, n_labels, -1), node.reshape(n, 1, -1)
             if diff is None:
                 # one difference buffer for all chunks: a fresh (n, K, D) tensor per chunk cost
                 # page faults worth 7x the subtraction itself (measured on the CPU)
-                dtype = torch.result_type(labels, nodes)
-                diff = torch.empty((min(chunk, n_nodes), *labels.shape[1:]), dtype=dtype,
-                                   device=dev)
-                weights = known.to(dtype)                                      # (N, 1, D)
-            sq = torch.sub(labels, nodes[rows], out=diff[:n]).square_()        # (n, K, D)
+                diff = torch.empty((min(chunk, n_nodes), *labels.shape[1:]),
+                                   dtype=torch.result_type(labels, node), device=dev)
+            sq = torch.sub(labels, node, out=diff[:n]).square_()               # (n, K, D)
             # the known-pixel sum as a batched (1, D) x (D, K) product: much faster than
             # reducing the short channel axis and then the pixels, and than the (K, D) x (D, 1)
             # mat-vec, which torch's CPU bmm runs 4-7x slower (measured on a 2-core machine)
-            out[rows] = torch.bmm(weights[rows], sq.transpose(1, 2))[:, 0]
+            known = cut_known(nt[rows], nl[rows]).repeat_interleave(bands, dim=2)  # (n, P, P*C)
+            out[rows] = torch.bmm(known.reshape(n, 1, -1).to(diff.dtype),
+                                  sq.transpose(1, 2))[:, 0]
     return out
 
 
