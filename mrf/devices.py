@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Union
 
 import numpy as np
 import torch
@@ -14,10 +13,10 @@ import torch
 from patches import patch_view
 
 #: What the stages accept as input: a numpy array (host) or a tensor (on any device).
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 #: A device as the stages accept it: ``"cpu"``, ``"cuda:1"``, a ``torch.device``.
-Device = Union[str, torch.device]
+Device = str | torch.device
 
 
 def as_tensor(x: ArrayLike, device: Device, dtype: torch.dtype | None = None) -> torch.Tensor:
