@@ -115,7 +115,7 @@ class RegionInpainter:
             return self._fallback(rgb, filled, hole, prefill_seconds, progress)
         try:
             result = inpaint_pyramid(filled, hole, self.make_field, self.mrf_config,
-                                     progress=progress, log=log.debug)
+                                     progress=progress, log=log.debug, device=self.device)
         except ValueError as exc:
             raise InpaintError(str(exc)) from None
         return result.image, result.stats, {"prefill": prefill_seconds, **result.timings}
@@ -132,7 +132,8 @@ class RegionInpainter:
                             patch_step=max(1, patch // 2))
             result = inpaint_mrf(filled, hole,
                                  lambda img, p=patch: PixelField(img, hole, p, device=self.device),
-                                 small.mrf_config(False), progress=progress, log=log.debug)
+                                 small.mrf_config(False), progress=progress, log=log.debug,
+                                 device=self.device)
             stats = dict(result.stats, fallback={"method": f"pixel-mode MRF, {patch}x{patch} "
                                                            "patches", "reason": reason})
             return result.image, stats, {"prefill": prefill_seconds, **result.timings}

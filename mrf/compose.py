@@ -35,6 +35,8 @@ from scipy import ndimage
 
 from patches import extract_patches
 
+from .devices import ArrayLike, Device, as_tensor, patch_cutter, to_numpy
+
 CORRECTIONS = ("harmonic", "none")
 COMPOSITIONS = ("copy", "blend")
 
@@ -50,48 +52,75 @@ def tent_weights(patch: int, power: float = 1.0) -> np.ndarray:
 
 
 def blend_patches(
-    image: np.ndarray,
-    node_tops: np.ndarray,
-    node_lefts: np.ndarray,
-    label_tops: np.ndarray,
-    label_lefts: np.ndarray,
+    image: ArrayLike,
+    node_tops: ArrayLike,
+    node_lefts: ArrayLike,
+    label_tops: ArrayLike,
+    label_lefts: ArrayLike,
     patch: int,
     *,
     power: float = 2.0,
-    patch_weights: np.ndarray | None = None,
-    pixel_weights: np.ndarray | None = None,
+    patch_weights: ArrayLike | None = None,
+    pixel_weights: ArrayLike | None = None,
     chunk: int = 16384,
+    device: Device = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted average of the label patches pasted at the node corners.
+    """``blend_patches_tensor`` on ``device``, returned as host arrays (blend, weight sum)."""
+    blend, wsum = blend_patches_tensor(image, node_tops, node_lefts, label_tops, label_lefts,
+                                       patch, power=power, patch_weights=patch_weights,
+                                       pixel_weights=pixel_weights, chunk=chunk, device=device)
+    return to_numpy(blend), to_numpy(wsum)
 
+
+def blend_patches_tensor(
+    image: ArrayLike,
+    node_tops: ArrayLike,
+    node_lefts: ArrayLike,
+    label_tops: ArrayLike,
+    label_lefts: ArrayLike,
+    patch: int,
+    *,
+    power: float = 2.0,
+    patch_weights: ArrayLike | None = None,
+    pixel_weights: ArrayLike | None = None,
+    chunk: int = 16384,
+    device: Device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted average of the label patches pasted at the node corners, accumulated on
+    ``device``.
+
+    image: (H, W, C); node_*, label_*: (n,) corners of each pasted patch and of its source;
     patch_weights: optional (n,) factor per pasted patch (e.g. its belief);
     pixel_weights: optional (n, patch, patch) weights of each patch's pixels, used instead of
-    the tent of ``power``.
-    Returns (blend (H, W, C) float64, weight sum (H, W)); the blend is 0 where nothing was
-    pasted.
+    the tent of ``power``. Numpy arrays or tensors.
+    Returns (blend (H, W, C) float64, weight sum (H, W) float64), tensors on ``device``; the
+    blend is 0 where nothing was pasted.
     """
+    dev = torch.device(device)
     height, width, channels = image.shape
-    src = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
-    acc = torch.zeros((height * width, channels), dtype=torch.float64)
-    wsum = torch.zeros(height * width, dtype=torch.float64)
-    weights = torch.from_numpy(tent_weights(patch, power)).reshape(-1)
-    pixel_index = torch.arange(height * width).reshape(height, width)
-    for s in range(0, len(node_tops), chunk):
-        nt, nl, lt, ll = (torch.from_numpy(np.asarray(a[s:s + chunk], dtype=np.int64))
-                          for a in (node_tops, node_lefts, label_tops, label_lefts))
-        values = extract_patches(src, lt, ll, patch).reshape(len(nt), -1, channels).double()
-        target = extract_patches(pixel_index, nt, nl, patch).reshape(-1)     # (n*P*P,)
+    src = as_tensor(image, dev, torch.float32)
+    acc = torch.zeros((height * width, channels), dtype=torch.float64, device=dev)
+    wsum = torch.zeros(height * width, dtype=torch.float64, device=dev)
+    weights = as_tensor(tent_weights(patch, power), dev).reshape(-1)
+    cut_values = patch_cutter(src, patch)
+    cut_targets = patch_cutter(torch.arange(height * width, device=dev).reshape(height, width),
+                               patch)
+    corners = [as_tensor(a, dev, torch.long)
+               for a in (node_tops, node_lefts, label_tops, label_lefts)]
+    for s in range(0, len(corners[0]), chunk):
+        nt, nl, lt, ll = (a[s:s + chunk] for a in corners)
+        values = cut_values(lt, ll).reshape(len(nt), -1, channels).double()   # (n, P*P, C)
+        target = cut_targets(nt, nl).reshape(-1)                             # (n*P*P,)
         if pixel_weights is None:
             w = weights[None, :].expand(len(nt), -1)
         else:
-            w = torch.from_numpy(np.asarray(pixel_weights[s:s + chunk], np.float64)
-                                 ).reshape(len(nt), -1)
+            w = as_tensor(pixel_weights[s:s + chunk], dev, torch.float64).reshape(len(nt), -1)
         if patch_weights is not None:
-            w = w * torch.from_numpy(np.asarray(patch_weights[s:s + chunk], np.float64))[:, None]
+            w = w * as_tensor(patch_weights[s:s + chunk], dev, torch.float64)[:, None]
         acc.index_add_(0, target, (values * w[:, :, None]).reshape(-1, channels))
         wsum.index_add_(0, target, w.reshape(-1))
     blend = torch.where(wsum[:, None] > 0, acc / wsum.clamp_min(1e-12)[:, None], 0.0)
-    return blend.reshape(height, width, channels).numpy(), wsum.reshape(height, width).numpy()
+    return blend.reshape(height, width, channels), wsum.reshape(height, width)
 
 
 def harmonic_extension(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -188,6 +217,7 @@ def compose(
     detail_gain: float = 1.0,
     crack_fill: np.ndarray | None = None,
     crack_detail: float = 0.0,
+    device: Device = "cpu",
 ) -> np.ndarray:
     """Fill ``hole`` of ``image`` (H, W, C) float in [0, 1] with the label patches placed at the
     node corners. Returns a new float32 image; pixels outside ``hole`` are ``image``'s, unchanged.
@@ -202,6 +232,7 @@ def compose(
     pre-fill), the detail above it from the patches (see ``structure_texture``).
     crack_fill, crack_detail: what the crack pixels take instead of ``image`` (H, W, C), plus
     ``crack_detail`` times the patches' detail above a Gaussian of ``CRACK_DETAIL_SIGMA`` px.
+    device: where the patches are accumulated (``blend_patches``); the rest runs on the host.
     """
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}")
@@ -223,7 +254,7 @@ def compose(
                                           patch_weights))
     blend, wsum = blend_patches(image, node_tops, node_lefts, label_tops, label_lefts, patch,
                                 power=power, patch_weights=patch_weights,
-                                pixel_weights=pixel_weights)
+                                pixel_weights=pixel_weights, device=device)
     if not (wsum[hole] > 0).all():
         raise RuntimeError("some missing pixels are covered by no node; lattice bug")
     fill = blend[hole]

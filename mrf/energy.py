@@ -1,5 +1,9 @@
 """MRF energies: masked pixel SSD for unaries, overlap-strip SSD for pairwise terms.
 
+Both are torch computations on the run's device (a ``device`` argument, "cpu" by default) that
+take numpy arrays or tensors; ``masked_ssd`` and ``edge_pairwise`` return host numpy arrays,
+their ``*_tensor`` forms leave the result on the device (e.g. the pairwise costs for NCMP).
+
 Pixels are float32 RGB in [0, 1]; SSDs are summed over channels (the authors' units, in which
 their thresholds such as T_unc = 3.47 are expressed).
 """
@@ -7,35 +11,68 @@ their thresholds such as T_unc = 3.47 are expressed).
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import ndimage
 
-from patches import extract_patches, patch_view
+from .devices import ArrayLike, Device, as_tensor, cut_patches, patch_cutter, to_numpy
+from .threads import torch_threads
 
 
-def masked_ssd(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray, node_lefts: np.ndarray,
-               label_tops: np.ndarray, label_lefts: np.ndarray, patch: int,
-               label_patches: np.ndarray | None = None, chunk: int = 128) -> np.ndarray:
+def masked_ssd(image: ArrayLike, hole: ArrayLike, node_tops: ArrayLike, node_lefts: ArrayLike,
+               label_tops: ArrayLike, label_lefts: ArrayLike, patch: int,
+               label_patches: ArrayLike | None = None, chunk: int = 128,
+               device: Device = "cpu") -> np.ndarray:
+    """``masked_ssd_tensor`` computed on ``device``, returned as a host (N, K) float64 array."""
+    return to_numpy(masked_ssd_tensor(image, hole, node_tops, node_lefts, label_tops,
+                                      label_lefts, patch, label_patches, chunk, device))
+
+
+def masked_ssd_tensor(image: ArrayLike, hole: ArrayLike, node_tops: ArrayLike,
+                      node_lefts: ArrayLike, label_tops: ArrayLike, label_lefts: ArrayLike,
+                      patch: int, label_patches: ArrayLike | None = None, chunk: int = 128,
+                      device: Device = "cpu") -> torch.Tensor:
     """SSD over each node's known pixels between the node patch and each of its labels.
 
-    node_*: (N,); label_*: (N, K); label_patches: the (N, K, P, P, C) label pixels when already
-    cut -> (N, K) float64.
+    image: (H, W, C) or (H, W); hole: (H, W) bool; node_*: (N,); label_*: (N, K) corners;
+    label_patches: the (N, K, P, P, C) label pixels when already cut (else cut here from
+    ``image``). Numpy arrays or tensors; all is computed on ``device``, in ``chunk`` nodes at a
+    time (the label pixels of a chunk are the memory peak), in the pixels' dtype ->
+    (N, K) float64 tensor on ``device``.
     """
-    out = np.empty(label_tops.shape, dtype=np.float64)
-    bands = image.shape[2] if image.ndim == 3 else 1
-    pixels, holes = patch_view(image, patch), patch_view(hole, patch)
-    for s in range(0, len(node_tops), chunk):
-        e = s + chunk
-        node = pixels[node_tops[s:e], node_lefts[s:e]]                          # (n, P, P, C)
-        n = len(node)
-        known = ~holes[node_tops[s:e], node_lefts[s:e]]                         # (n, P, P)
-        labels = label_patches[s:e] if label_patches is not None else \
-            pixels[label_tops[s:e], label_lefts[s:e]]                          # (n, K, P, P, C)
-        diff = labels.reshape(n, labels.shape[1], -1) - node.reshape(n, 1, -1)  # (n, K, D)
-        np.square(diff, out=diff)
-        # the known-pixel sum as a batched mat-vec: much faster than reducing the short
-        # channel axis and then the pixels
-        weights = np.repeat(known.reshape(n, -1), bands, axis=1).astype(diff.dtype)
-        out[s:e] = np.matmul(diff, weights[:, :, None])[..., 0]
+    dev = torch.device(device)
+    pixels = as_tensor(image, dev)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]   # one band
+    nt, nl, lt, ll = (as_tensor(a, dev, torch.long)
+                      for a in (node_tops, node_lefts, label_tops, label_lefts))
+    n_nodes, n_labels = lt.shape
+    out = torch.empty((n_nodes, n_labels), dtype=torch.float64, device=dev)
+    if n_nodes == 0:
+        return out
+    bands = pixels.shape[2]
+    cut_pixels = patch_cutter(pixels, patch)
+    cut_known = patch_cutter(~as_tensor(hole, dev, torch.bool), patch)
+    diff = None
+    with torch_threads(dev):
+        for s in range(0, n_nodes, chunk):
+            rows = slice(s, s + chunk)
+            node = cut_pixels(nt[rows], nl[rows])                              # (n, P, P, C)
+            n = len(node)
+            labels = cut_pixels(lt[rows], ll[rows]) if label_patches is None \
+                else as_tensor(label_patches[rows], dev)                       # (n, K, P, P, C)
+            labels, node = labels.reshape(n, n_labels, -1), node.reshape(n, 1, -1)
+            if diff is None:
+                # one difference buffer for all chunks: a fresh (n, K, D) tensor per chunk cost
+                # page faults worth 7x the subtraction itself (measured on the CPU)
+                diff = torch.empty((min(chunk, n_nodes), *labels.shape[1:]),
+                                   dtype=torch.result_type(labels, node), device=dev)
+            sq = torch.sub(labels, node, out=diff[:n]).square_()               # (n, K, D)
+            # the known-pixel sum as a batched (1, D) x (D, K) product: much faster than
+            # reducing the short channel axis and then the pixels, and than the (K, D) x (D, 1)
+            # mat-vec, which torch's CPU bmm runs 4-7x slower (measured on a 2-core machine)
+            known = cut_known(nt[rows], nl[rows]).repeat_interleave(bands, dim=2)  # (n, P, P*C)
+            out[rows] = torch.bmm(known.reshape(n, 1, -1).to(diff.dtype),
+                                  sq.transpose(1, 2))[:, 0]
     return out
 
 
@@ -50,50 +87,93 @@ def strip_bounds(offset: tuple[int, int], patch: int) -> tuple[tuple[int, int, i
     return (dy, dx, h, w), (0, 0, h, w)
 
 
-def strip_ssd(first: np.ndarray, second: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+def _float32(x: ArrayLike) -> ArrayLike:
+    """``x`` as float32, without a copy when it is float32 already (numpy), or contiguous
+    float32 (torch: its batched matmul rounds a strided batch differently with the batch size,
+    so a result would depend on the chunking)."""
+    return x.astype(np.float32, copy=False) if isinstance(x, np.ndarray) else \
+        x.float().contiguous()
+
+
+def _nonnegative(x: ArrayLike) -> ArrayLike:
+    """max(x, 0): rounding can take an expanded SSD slightly below zero."""
+    # np.maximum, not ndarray.clip: pruning calls this on small arrays thousands of times
+    return np.maximum(x, 0.0) if isinstance(x, np.ndarray) else x.clamp_min(0.0)
+
+
+def strip_ssd(first: ArrayLike, second: ArrayLike, offset: tuple[int, int]) -> ArrayLike:
     """SSD on the overlap strip of patches placed at two nodes ``offset`` = (dy, dx) apart.
 
     first: (..., A, P, P, C) patches at the upper/left node; second: (..., B, P, P, C) at the
-    other -> (..., A, B) float32.
+    other -> (..., A, B) float32. Both numpy arrays (pruning, on the host) or both tensors (on
+    their device); the result is of the same kind.
     """
     patch = first.shape[-2]
     (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
-    # the strips are copied by the reshape (they are not contiguous); no second copy when the
-    # pixels are float32 already
-    a = first[..., r1:r1 + h, c1:c1 + w, :].reshape(*first.shape[:-3], -1)
-    b = second[..., r2:r2 + h, c2:c2 + w, :].reshape(*second.shape[:-3], -1)
-    a, b = a.astype(np.float32, copy=False), b.astype(np.float32, copy=False)
+    return strips_ssd(first[..., r1:r1 + h, c1:c1 + w, :], second[..., r2:r2 + h, c2:c2 + w, :])
+
+
+def strips_ssd(first: ArrayLike, second: ArrayLike) -> ArrayLike:
+    """SSD between every pair of overlap strips: first (..., A, h, w, C), second
+    (..., B, h, w, C) -> (..., A, B) float32, as ||a||^2 + ||b||^2 - 2 a.b (one batched
+    matmul). Numpy arrays or tensors (the result is of the same kind)."""
+    # the strips are copied by the reshape when they are not contiguous; no second copy when
+    # the pixels are float32 already
+    a = _float32(first.reshape(*first.shape[:-3], -1))
+    b = _float32(second.reshape(*second.shape[:-3], -1))
     sq_a = (a * a).sum(-1)[..., :, None]
     sq_b = (b * b).sum(-1)[..., None, :]
-    cross = np.matmul(a, np.swapaxes(b, -1, -2))
-    return np.maximum(sq_a + sq_b - 2.0 * cross, 0.0)
+    cross = a @ b.swapaxes(-1, -2)
+    return _nonnegative(sq_a + sq_b - 2.0 * cross)
 
 
-def overlap_ssd(image: np.ndarray, first_tops: np.ndarray, first_lefts: np.ndarray,
-                second_tops: np.ndarray, second_lefts: np.ndarray, offset: tuple[int, int],
-                patch: int) -> np.ndarray:
+def overlap_ssd(image: torch.Tensor, first_tops: torch.Tensor, first_lefts: torch.Tensor,
+                second_tops: torch.Tensor, second_lefts: torch.Tensor, offset: tuple[int, int],
+                patch: int) -> torch.Tensor:
     """SSD on the overlap strip between labels placed at two neighbouring nodes.
 
-    first_*: (E, A) labels of the upper/left node; second_*: (E, B) labels of the node at
-    ``offset`` from it -> (E, A, B) float32: SSD(label a at first node, label b at second).
+    image: (H, W, C); first_*: (E, A) labels of the upper/left node; second_*: (E, B) labels of
+    the node at ``offset`` from it, tensors on one device -> (E, A, B) float32 there:
+    SSD(label a at first node, label b at second). Only the strips are cut, not the patches.
     """
-    return strip_ssd(extract_patches(image, first_tops, first_lefts, patch),
-                     extract_patches(image, second_tops, second_lefts, patch), offset)
+    (r1, c1, h, w), (r2, c2, _, _) = strip_bounds(offset, patch)
+    return strips_ssd(cut_patches(image, first_tops + r1, first_lefts + c1, h, w),
+                      cut_patches(image, second_tops + r2, second_lefts + c2, h, w))
 
 
-def edge_pairwise(image: np.ndarray, edges: np.ndarray, offsets: np.ndarray,
-                  label_tops: np.ndarray, label_lefts: np.ndarray, patch: int,
-                  chunk: int = 4096) -> np.ndarray:
-    """(E, L, L) overlap SSDs for every edge (a, b): entry [e, x, y] = SSD(x at a, y at b)."""
-    n_edges, n_labels = len(edges), label_tops.shape[1]
-    out = np.empty((n_edges, n_labels, n_labels), dtype=np.float32)
-    for off in np.unique(offsets, axis=0):
-        sel = np.flatnonzero((offsets == off).all(1))
-        for s in range(0, len(sel), chunk):
-            e = sel[s:s + chunk]
-            a, b = edges[e, 0], edges[e, 1]
-            out[e] = overlap_ssd(image, label_tops[a], label_lefts[a], label_tops[b],
-                                 label_lefts[b], tuple(off), patch)
+def edge_pairwise(image: ArrayLike, edges: ArrayLike, offsets: ArrayLike,
+                  label_tops: ArrayLike, label_lefts: ArrayLike, patch: int,
+                  chunk: int = 4096, device: Device = "cpu") -> np.ndarray:
+    """``edge_pairwise_tensor`` computed on ``device``, returned as a host (E, L, L) array."""
+    return to_numpy(edge_pairwise_tensor(image, edges, offsets, label_tops, label_lefts, patch,
+                                         chunk, device))
+
+
+def edge_pairwise_tensor(image: ArrayLike, edges: ArrayLike, offsets: ArrayLike,
+                         label_tops: ArrayLike, label_lefts: ArrayLike, patch: int,
+                         chunk: int = 4096, device: Device = "cpu") -> torch.Tensor:
+    """Overlap SSDs for every edge (a, b): entry [e, x, y] = SSD(label x at a, label y at b).
+
+    image: (H, W, C); edges: (E, 2) node pairs, b right of or below a; offsets: (E, 2) b's
+    corner minus a's; label_*: (N, L) corners. Numpy arrays or tensors; computed on ``device``,
+    ``chunk`` edges of one offset at a time (their label pixels are the memory peak) ->
+    (E, L, L) float32 tensor on ``device``.
+    """
+    dev = torch.device(device)
+    pixels = as_tensor(image, dev)
+    ed = as_tensor(edges, dev, torch.long).reshape(-1, 2)
+    lt, ll = as_tensor(label_tops, dev, torch.long), as_tensor(label_lefts, dev, torch.long)
+    out = torch.empty((len(ed), lt.shape[1], lt.shape[1]), dtype=torch.float32, device=dev)
+    # grouping edges by offset is bookkeeping on a few (E, 2) integers: done on the host
+    offsets = to_numpy(as_tensor(offsets, "cpu")).reshape(-1, 2)
+    with torch_threads(dev):
+        for off in np.unique(offsets, axis=0):
+            sel = np.flatnonzero((offsets == off).all(1))
+            for s in range(0, len(sel), chunk):
+                e = as_tensor(sel[s:s + chunk], dev)
+                a, b = ed[e, 0], ed[e, 1]
+                out[e] = overlap_ssd(pixels, lt[a], ll[a], lt[b], ll[b], tuple(off.tolist()),
+                                     patch)
     return out
 
 

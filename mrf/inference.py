@@ -12,6 +12,7 @@ import torch
 
 from patches import patch_view
 
+from .devices import ArrayLike
 from .energy import strip_ssd
 
 
@@ -197,9 +198,9 @@ def mrf_energy(unary: torch.Tensor, pairwise: torch.Tensor, edges: torch.Tensor,
 
 
 def ncmp(
-    unary: np.ndarray,
-    pairwise: np.ndarray,
-    edges: np.ndarray,
+    unary: ArrayLike,
+    pairwise: ArrayLike,
+    edges: ArrayLike,
     *,
     iterations: int = 10,
     temperature: float = 1.0,
@@ -218,6 +219,8 @@ def ncmp(
     neighbour in the order up, down, right, left; it needs ``vertical``, (E,) bool, True for
     edges whose second node lies below the first), and its new belief is
     softmax(-(unary + weight * message) / temperature), computed in the log domain.
+    Inputs are numpy arrays or tensors (e.g. ``edge_pairwise_tensor``'s, already on
+    ``device``); all is computed on ``device``, the result is on the host.
     """
     if message not in ("sum", "last"):
         raise ValueError("message must be 'sum' or 'last'")

@@ -7,15 +7,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
 from patches import extract_patches
 
 from .candidates import SearchConfig, candidate_set, shortlist
 from .compose import COMPOSITIONS, compose
 from .context import Context, ContextConfig, build_context
+from .devices import Device
 from .energy import (
     calibrate_scale,
-    edge_pairwise,
+    edge_pairwise_tensor,
     masked_ssd,
     texture_unary,
     uncertainty_threshold,
@@ -155,6 +157,7 @@ def inpaint_mrf(
     *,
     progress=None,
     log=None,
+    device: Device = "cpu",
 ) -> MRFResult:
     """Inpaint ``hole`` of ``image`` with the context-aware MRF.
 
@@ -163,6 +166,9 @@ def inpaint_mrf(
     unaries from an image whose hole is filled (``None`` = raw pixels). Each pass searches with
     the previous pass's fill as the query (``passes``); the first pass uses the pre-fill.
     Only hole pixels of the returned image differ from ``image``.
+    device: the torch device of the run (the patch field's): where the re-ranking SSD, the
+    pairwise costs, NCMP and the composition's accumulation run; search and pruning stay on
+    the host.
     """
     cfg = config or MRFConfig()
     hole = np.asarray(hole, dtype=bool)
@@ -205,7 +211,7 @@ def inpaint_mrf(
                              f"MRF uses {patch}")
         found, found_unary, found_scale = timed(
             "search", _search, cfg, field_, lattice.subset(search), candidates, context,
-            image, hole, progress, scale if labels is not None else None)
+            image, hole, progress, scale if labels is not None else None, device)
         if cfg.texture_weight > 0:
             sub = lattice.subset(search)
             found_unary = found_unary + cfg.texture_weight * texture_unary(
@@ -222,16 +228,17 @@ def inpaint_mrf(
         kept_tops = np.take_along_axis(labels.tops, pruned.keep, 1)
         kept_lefts = np.take_along_axis(labels.lefts, pruned.keep, 1)
         kept_unary = np.take_along_axis(unary, pruned.keep, 1)
-        pairwise = timed("inference", edge_pairwise, image, lattice.edges, lattice.offsets,
-                         kept_tops, kept_lefts, patch)
+        # the pairwise costs stay on the device for NCMP
+        pairwise = timed("inference", edge_pairwise_tensor, image, lattice.edges,
+                         lattice.offsets, kept_tops, kept_lefts, patch, device=device)
         result = timed("inference", ncmp, kept_unary, pairwise, lattice.edges,
                        iterations=cfg.iterations, temperature=cfg.temperature,
                        pairwise_weight=cfg.pairwise_weight, message=cfg.message,
-                       vertical=lattice.offsets[:, 0] > 0)
+                       vertical=lattice.offsets[:, 0] > 0, device=device)
         say(f"pass {n_pass}: NCMP {result.iterations} iterations, energy "
             f"{result.energies[0]:.2f} -> {result.energies[-1]:.2f}")
         current = timed("compose", _compose, cfg, image, hole, lattice, kept_tops, kept_lefts,
-                        result, pruned.order)
+                        result, pruned.order, device=device)
         history.append({"pass": n_pass, "iterations": int(result.iterations),
                         "energies": [round(e, 4) for e in result.energies],
                         "unary_scale": scale})
@@ -251,8 +258,9 @@ def inpaint_mrf(
 
 
 def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result,
-             order) -> np.ndarray:
-    """Paste the labels NCMP chose (``copy``) or all kept labels (``blend``)."""
+             order, device: Device = "cpu") -> np.ndarray:
+    """Paste the labels NCMP chose (``copy``) or all kept labels (``blend``), accumulated on
+    ``device``."""
     patch = cfg.patch_size
     # the label average (the MRF's expectation: smoother, and closer than the pre-fill) when
     # the structure or the crack fill needs it
@@ -260,7 +268,7 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
     if (cfg.structure_sigma > 0 and cfg.structure == "blend"
             and cfg.composition == "copy") or (cfg.crack_width > 0 and cfg.crack_fill == "mean"):
         label_mean = _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
-                            crack_width=0.0, structure_sigma=0.0)
+                            crack_width=0.0, structure_sigma=0.0, device=device)
     # thin cracks: the pre-fill, or its average with the label mean (two estimators that err
     # differently)
     crack_fill = 0.5 * (label_mean + image) if cfg.crack_fill == "mean" and \
@@ -268,7 +276,8 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
     if cfg.composition == "blend":
         # the split and the crack grain act on copied patches; the blend is smooth already
         return _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
-                      crack_width=cfg.crack_width, structure_sigma=0.0, crack_fill=crack_fill)
+                      crack_width=cfg.crack_width, structure_sigma=0.0, crack_fill=crack_fill,
+                      device=device)
     structure = label_mean if cfg.structure == "blend" else None
     # one label per node, pasted in pruning order (most confident first)
     rank = np.empty(lattice.n_nodes, dtype=np.int64)
@@ -280,12 +289,12 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
                    seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width,
                    structure=structure, structure_sigma=cfg.structure_sigma,
                    detail_gain=cfg.detail_gain, crack_fill=crack_fill,
-                   crack_detail=cfg.crack_detail)
+                   crack_detail=cfg.crack_detail, device=device)
 
 
 def _blend(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result, *,
            crack_width: float, structure_sigma: float,
-           crack_fill: np.ndarray | None = None) -> np.ndarray:
+           crack_fill: np.ndarray | None = None, device: Device = "cpu") -> np.ndarray:
     """Every kept label pasted with a tent weight times its weight (belief or one-hot)."""
     patch = cfg.patch_size
     weights = result.beliefs
@@ -303,34 +312,37 @@ def _blend(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result, 
                    np.repeat(lattice.lefts, n_labels), kept_tops.ravel(), kept_lefts.ravel(),
                    patch, power=cfg.blend_power, correction=cfg.correction,
                    patch_weights=weights.ravel(), crack_width=crack_width,
-                   structure_sigma=structure_sigma, crack_fill=crack_fill)
+                   structure_sigma=structure_sigma, crack_fill=crack_fill, device=device)
 
 
 def _search(cfg, field_, lattice, candidates, context, image, hole, progress,
-            scale: float | None):
+            scale: float | None, device: Device = "cpu"):
     """Shortlist of the lattice's nodes and their unaries (pixel-SSD units); ``scale`` reuses an
-    earlier pass's field-to-pixel calibration so all nodes share one scale."""
+    earlier pass's field-to-pixel calibration so all nodes share one scale. The exact
+    re-ranking SSD runs on ``device``."""
     patch = cfg.patch_size
     pixel_unary = isinstance(field_, PixelField) or cfg.unary == "pixel"
+    on_host = torch.device(device).type == "cpu"
 
     def pixel_exact(tops, lefts):
-        # label pixels cut for the SSD are kept for the pruning pass when small enough
+        # label pixels cut for the SSD are kept for the pruning pass (on the host) when small
+        # enough; another device cuts its own from the image rather than receive these
         small = tops.size * patch * patch * image.shape[2] * 4 <= PATCH_CACHE_BYTES
         patches = extract_patches(image, tops, lefts, patch) if small else None
         return masked_ssd(image, hole, lattice.tops, lattice.lefts, tops, lefts, patch,
-                          label_patches=patches), patches
+                          label_patches=patches if on_host else None, device=device), patches
 
     labels = shortlist(field_, lattice, candidates, context, cfg.shortlist,
                        match_threshold=cfg.context.match_threshold, search=cfg.search,
                        exact=pixel_exact if pixel_unary else None, progress=progress)
     if scale is not None and not pixel_unary:
         return labels, labels.distance * scale, scale
-    unary, scale = _unary(cfg, field_, labels, image, hole, lattice)
+    unary, scale = _unary(cfg, field_, labels, image, hole, lattice, device=device)
     return labels, unary, scale
 
 
-def _unary(cfg, field_, labels, image, hole, lattice,
-           calibration_nodes: int = 1000) -> tuple[np.ndarray, float]:
+def _unary(cfg, field_, labels, image, hole, lattice, calibration_nodes: int = 1000,
+           device: Device = "cpu") -> tuple[np.ndarray, float]:
     """Unary costs in pixel-SSD units, and the factor that took field distances there."""
     if isinstance(field_, PixelField) or cfg.unary == "pixel":
         return labels.distance, 1.0   # the shortlist was re-ranked by masked pixel SSD
@@ -338,6 +350,7 @@ def _unary(cfg, field_, labels, image, hole, lattice,
     sample = np.linspace(0, lattice.n_nodes - 1, min(lattice.n_nodes, calibration_nodes))
     sample = np.unique(sample.astype(np.int64))
     pixel = masked_ssd(image, hole, lattice.tops[sample], lattice.lefts[sample],
-                       labels.tops[sample], labels.lefts[sample], cfg.patch_size)
+                       labels.tops[sample], labels.lefts[sample], cfg.patch_size,
+                       device=device)
     scale = calibrate_scale(labels.distance[sample].ravel(), pixel.ravel())
     return labels.distance * scale, scale

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from .devices import Device
 from .field import PatchField, PixelField
 from .inpainter import MRFConfig, MRFResult, inpaint_mrf
 from .lattice import source_patches
@@ -112,6 +113,7 @@ def inpaint_pyramid(
     *,
     progress=None,
     log=None,
+    device: Device = "cpu",
 ) -> MRFResult:
     """``inpaint_mrf`` coarse to fine over ``config.levels`` levels (1 = ``inpaint_mrf`` alone).
 
@@ -119,7 +121,8 @@ def inpaint_pyramid(
     make_field: ``make(image, hole) -> PatchField`` (called for every level; ``None`` = raw
     pixels). ``stats["pyramid"]`` records, level by level, whether the coarse level ran (its
     size and nodes) or why it was skipped; ``timings["coarse"]`` the seconds it took.
-    Only hole pixels of the returned image differ from ``image``.
+    Only hole pixels of the returned image differ from ``image``. device: the run's torch
+    device, handed to ``inpaint_mrf`` at every level.
     """
     cfg = config or MRFConfig()
     hole = np.asarray(hole, dtype=bool)
@@ -129,17 +132,17 @@ def inpaint_pyramid(
     seconds = 0.0
     if cfg.levels > 1 and hole.any():
         t = time.perf_counter()
-        start, pyramid = _coarse_start(image, hole, build, cfg, progress, say)
+        start, pyramid = _coarse_start(image, hole, build, cfg, progress, say, device)
         seconds = time.perf_counter() - t
     result = inpaint_mrf(start, hole, lambda img: build(img, hole), cfg, progress=progress,
-                         log=log)
+                         log=log, device=device)
     if pyramid is not None:
         result.stats["pyramid"] = pyramid
         result.timings["coarse"] = seconds
     return result
 
 
-def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say
+def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say, device: Device
                   ) -> tuple[np.ndarray, list[dict]]:
     """The fine level's starting image (pre-fill with coarse lacunae) and the pyramid's record."""
     depth = ndimage.distance_transform_edt(hole)
@@ -159,7 +162,8 @@ def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say
     # lacks (the band test fails with either); fine detail is the fine level's job
     coarse_cfg = replace(cfg, levels=cfg.levels - 1, passes=max(cfg.passes, cfg.coarse_passes),
                          structure_sigma=0.0, detail_gain=1.0, texture_weight=0.0)
-    coarse = inpaint_pyramid(small, small_hole, build, coarse_cfg, progress=progress, log=say)
+    coarse = inpaint_pyramid(small, small_hole, build, coarse_cfg, progress=progress, log=say,
+                             device=device)
     h, w = small_hole.shape
     say(f"pyramid: coarse level {w}x{h} px, {coarse.stats.get('nodes', 0)} nodes")
     record = [{"level": 2, "size": [h, w], "nodes": int(coarse.stats.get("nodes", 0)),
