@@ -68,17 +68,17 @@ class MRFConfig:
     composition: str = "copy"     # "copy": best labels in pruning order, smoothed seams;
     #                               "blend": tent-weighted average of the kept labels
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
-    texture_weight: float = 30.0  # weight of the texture (detail energy) term of the unary:
-    #                               with the split at 1.75 px and crack detail 0.4 it lifts the
-    #                               gradient ratio to 0.9 at a hole-PSNR above FSR_FAST's
-    #                               (benchmarks/quality.py, frontier.py)
+    texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary:
+    #                               30 lifts the gradient ratio past 0.9 on quality.py's images
+    #                               but copies stray detail into flat paint beside texture
+    #                               (README: the texture term); 0 = off
     crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
-    structure_sigma: float = 1.75  # copy, > 0: fill's frequencies below this Gaussian (px)
+    structure_sigma: float = 2.0  # copy, > 0: fill's frequencies below this Gaussian (px)
     #                               from ``structure``, its detail from the patches
     structure: str = "blend"      # the low frequencies: "prefill" or "blend" (label average)
     detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
     crack_fill: str = "mean"      # cracks keep the "prefill" or its "mean" with the label blend
-    crack_detail: float = 0.4     # copy: cracks also take this share of the copied fine detail
+    crack_detail: float = 0.5     # copy: cracks also take this share of the copied fine detail
     levels: int = 1               # pyramid levels (mrf.pyramid): > 1 fills lacunae coarse to
     #                               fine; 1 = the single-resolution MRF
     coarse_passes: int = 5        # search passes of the coarse levels (at least ``passes``):

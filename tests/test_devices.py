@@ -182,6 +182,30 @@ def _spy(monkeypatch, module, name: str, seen: dict, result=None):
     monkeypatch.setattr(module, name, spy)
 
 
+@pytest.mark.parametrize("message", ["sum", "last"])
+def test_ncmp_puts_its_arrays_on_the_device_it_is_given(monkeypatch, message):
+    """NCMP's unary, pairwise costs, edges (and edge directions) go to ``device`` (``meta``
+    here; a spy of ``torch.as_tensor`` records it and builds the tensor on the CPU), and the
+    result still comes back right."""
+    import mrf.inference as inference
+
+    real, asked = torch.as_tensor, []
+
+    def spy(data, dtype=None, device=None):
+        asked.append(str(device))
+        return real(data, dtype=dtype)
+    monkeypatch.setattr(inference.torch, "as_tensor", spy)
+    rng = np.random.default_rng(0)
+    unary, pairwise = rng.random((4, 3)), rng.random((3, 3, 3))
+    edges, vertical = np.array([[0, 1], [1, 2], [2, 3]]), np.array([False, True, False])
+    got = inference.ncmp(unary, pairwise, edges, message=message, vertical=vertical,
+                         device="meta")
+    assert len(asked) >= 3 and set(asked) == {"meta"}, asked   # unary, pairwise, edges, ...
+    monkeypatch.undo()
+    want = inference.ncmp(unary, pairwise, edges, message=message, vertical=vertical)
+    np.testing.assert_array_equal(got.labels, want.labels)
+
+
 @pytest.mark.parametrize("composition", ["copy", "blend"])
 def test_compose_accumulates_on_its_device(monkeypatch, composition):
     image, hole, lat, tops, lefts, patch = _case(5)
