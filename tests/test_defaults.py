@@ -61,3 +61,36 @@ def test_mrf_library_defaults_are_the_products():
     """MRFConfig() is what ``inpaint run`` runs (CPU), and mrf's pre-fill default is the run's."""
     assert RunConfig().mrf_config(use_gpu=False) == MRFConfig()
     assert inspect.signature(prefill).parameters["method"].default == RunConfig().prefill
+
+
+def test_readme_run_options_table_states_the_run_defaults():
+    """Every single-option row of the README's `inpaint run` table whose default is a number or
+    a word states the option's real default (RunConfig's, through the CLI): a default changed
+    in code but not in the README (or the reverse) fails here."""
+    import re
+    from pathlib import Path
+
+    import click
+
+    from cli import main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### `inpaint run IMAGE --mask MASK -o OUT`", 1)[1].split("\n\n", 2)[1]
+    command = main.commands["run"]
+    ctx = click.Context(command)
+    checked = 0
+    for option, stated in re.findall(r"^\| `(--[a-z-]+)` \| ([^|]+?) \|", table, re.M):
+        param = next((p for p in command.params if option in p.opts), None)
+        if param is None or stated.strip() in ("off", "—", "on"):
+            continue
+        default, stated = param.get_default(ctx), stated.strip().strip("`")
+        if isinstance(default, bool) or default is None:
+            continue
+        if isinstance(default, (int, float)):
+            if not re.fullmatch(r"[0-9.e+-]+", stated):
+                continue   # said in words ("one per core")
+            assert float(stated) == float(default), (option, stated, default)
+        else:
+            assert stated == str(default), (option, stated, default)
+        checked += 1
+    assert checked >= 15, checked
