@@ -4,7 +4,8 @@
 *any* per-loss-type mix of the fills this project can make go on both axes at once? On the same
 images and seeded masks as ``quality.py`` it computes once per image: the FSR_FAST pre-fill, the
 label blend (``--composition blend``), and the plain copy (``--composition copy``), each with
-``--crack-width 0`` and the other defaults (or ``--set`` values). Then every point of a grid is scored without rerunning the inpainter:
+``--crack-width 0`` and the other defaults (or ``--set`` values). Then every point of a grid is
+scored without rerunning the inpainter:
 
 * crack pixels (within 2 px of known paint): ``a`` x FSR + (1 - ``a``) x blend, plus ``c`` x the
   copy's detail above a Gaussian of 1 px (``--crack-fill mean --crack-detail c`` is a = 0.5);
