@@ -3,6 +3,8 @@ a ``device`` and this module is the one place that decides which."""
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from .errors import DeviceError
@@ -17,7 +19,7 @@ def choose_device(request: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if request == "cpu":
         return torch.device("cpu")
-    if request == "cuda" or request.startswith("cuda:"):
+    if request == "cuda" or re.fullmatch(r"cuda:[0-9]+", request):
         if not torch.cuda.is_available():
             raise DeviceError("CUDA was requested but torch sees no CUDA device on this machine "
                               "(use --device cpu or auto)")

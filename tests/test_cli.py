@@ -2,6 +2,7 @@
 a non-zero exit, no traceback, no output file and an untouched input."""
 
 import hashlib
+import importlib
 import json
 
 import numpy as np
@@ -103,7 +104,7 @@ def _bad_cases(tmp, img, msk, image):
     bad_ckpt.write_bytes(b"not a checkpoint")
     tampered = tmp / "tampered.pt"
     payload = torch.load(
-        __import__("descriptor").checkpoint.resolve("v32"), weights_only=True)
+        importlib.import_module("descriptor.checkpoint").resolve("v32"), weights_only=True)
     payload["state_dict"]["encoder.0.bias"] += 1.0
     torch.save(payload, tampered)
     # a CUDA device that does not exist: any on a CPU-only machine, one past the last on a GPU one
@@ -119,6 +120,8 @@ def _bad_cases(tmp, img, msk, image):
         "tampered checkpoint": (["--mask", msk, "--descriptor", tampered], "integrity"),
         "unknown descriptor": (["--mask", msk, "--descriptor", "v999"], "not found"),
         "no cuda": (["--mask", msk, "--device", absent_cuda], "CUDA"),
+        # malformed on any machine, GPU or not: not a question of what torch sees
+        "malformed cuda": (["--mask", msk, "--device", "cuda:-1"], "unknown device"),
         "unwritable folder": (["--mask", msk], "does not exist", None, tmp / "no" / "out.png"),
     }
 
@@ -126,7 +129,8 @@ def _bad_cases(tmp, img, msk, image):
 @pytest.mark.parametrize("case", ["size mismatch", "mask covers everything", "missing image",
                                   "corrupt image", "corrupt mask", "unsupported dtype",
                                   "corrupt checkpoint", "tampered checkpoint",
-                                  "unknown descriptor", "no cuda", "unwritable folder"])
+                                  "unknown descriptor", "no cuda", "malformed cuda",
+                                  "unwritable folder"])
 def test_bad_input_gives_one_clear_error_and_no_output(scene, case):
     tmp, img, msk, image, mask = scene
     spec = _bad_cases(tmp, img, msk, image)[case]
