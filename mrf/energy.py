@@ -199,6 +199,48 @@ def detail_energy(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return ((image - blurred) ** 2).sum(axis=2)
 
 
+#: Edge-aware expected detail: known pixels count by distance (Gaussian of half a patch) and by
+#: likeness of colour to the node (Gaussian of this RGB distance, on the smoothed pre-fill), so
+#: skin beside an eye, or a black collar beside a white ring, expects its own grain.
+TEXTURE_RANGE_SIGMA = 0.08
+TEXTURE_GUIDE_SIGMA = 2.0
+#: floor of the detail energy before its log: 8-bit quantisation noise, (0.5 / 255)^2 x 3
+DETAIL_FLOOR = 3 * (0.5 / 255) ** 2
+
+
+def expected_detail(energy: np.ndarray, known: np.ndarray, guide: np.ndarray, rows: np.ndarray,
+                    cols: np.ndarray, spatial_sigma: float, range_sigma: float, radius: int,
+                    chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-bilateral mean of ``energy`` over known pixels around (``rows``, ``cols``).
+
+    energy, known: (H, W); guide: (H, W, C) colours compared with the guide at each centre.
+    Weight of pixel p for centre c: known(p) * exp(-|p - c|^2 / 2 s^2) *
+    exp(-|guide(p) - guide(c)|^2 / 2 r^2), on a stride-2 grid of offsets within ``radius``
+    (an average needs no more). Returns the (N,) means and (N,) weight sums (0 = no known
+    pixel of the centre's colour within reach).
+    """
+    offsets = np.arange(-radius, radius + 1, 2)
+    dy, dx = (o.ravel() for o in np.meshgrid(offsets, offsets, indexing="ij"))
+    spatial = np.exp(-(dy ** 2 + dx ** 2) / (2 * spatial_sigma ** 2))
+    pad = ((radius, radius), (radius, radius))
+    energy_p = np.pad(energy * known, pad)
+    known_p = np.pad(known.astype(np.float64), pad)
+    guide_p = np.pad(guide, pad + ((0, 0),), mode="edge")
+    means = np.zeros(len(rows))
+    sums = np.zeros(len(rows))
+    for start in range(0, len(rows), chunk):
+        r = rows[start:start + chunk, None] + radius
+        c = cols[start:start + chunk, None] + radius
+        centre = guide_p[r, c]                                        # (n, 1, C)
+        distance = ((guide_p[r + dy, c + dx] - centre) ** 2).sum(2)   # (n, offsets)
+        weight = spatial * np.exp(-distance / (2 * range_sigma ** 2)) * known_p[r + dy, c + dx]
+        total = weight.sum(1)
+        sums[start:start + chunk] = total
+        means[start:start + chunk] = (weight * energy_p[r + dy, c + dx]).sum(1) \
+            / np.maximum(total, 1e-12)
+    return means, sums
+
+
 def texture_unary(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray,
                   node_lefts: np.ndarray, missing: np.ndarray, label_tops: np.ndarray,
                   label_lefts: np.ndarray, patch: int, sigma: float = 1.0) -> np.ndarray:
@@ -207,22 +249,39 @@ def texture_unary(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray,
     The masked SSD says nothing about a node's missing pixels, and a query pre-filled by a
     smooth guess favours smooth sources: lacunae then receive smudges. The paint around a
     node tells how much fine detail it should hold: the detail energy of the known pixels
-    near it (normalised Gaussian average of ``detail_energy``, width ~ a patch). A label whose
-    RMS detail s differs from the expected e is charged missing * (s - e)^2, a lower bound of
-    the SSD its missing pixels would have against a truth of RMS detail e.
+    near it *and of its colour* (``expected_detail``: a cross-bilateral mean guided by the
+    smoothed pre-fill, within two patches; where no such pixel is in reach, the plain
+    Gaussian mean of width ~ a patch). A plain Gaussian reaches across edges: skin beside an
+    eye then expected eyelash detail and received dashes. A label whose RMS detail s differs
+    from the expected e is charged missing * (s - e)^2, a lower bound of the SSD its missing
+    pixels would have against a truth of RMS detail e.
     """
-    energy = detail_energy(image, sigma)
-    known = (~hole).astype(np.float64)
-    width = float(patch)
-    num = ndimage.gaussian_filter(energy * known, width)
-    den = ndimage.gaussian_filter(known, width)
+    # log detail energy: a patch's geometric mean is not raised by a few bright specks (a
+    # plain mean let two highlights make a black patch "textured")
+    energy = np.log(detail_energy(image, sigma) + DETAIL_FLOOR)
+    known = ~hole
     centre = patch // 2
-    expected = np.sqrt(num[node_tops + centre, node_lefts + centre]
-                       / np.maximum(den[node_tops + centre, node_lefts + centre], 1e-12))
+    rows, cols = node_tops + centre, node_lefts + centre
+    expected_energy = np.zeros(len(rows))
+    needed = np.flatnonzero(missing > 0)     # the term is zero for nodes with nothing missing
+    if len(needed):
+        guide = ndimage.gaussian_filter(image.astype(np.float64),
+                                        (TEXTURE_GUIDE_SIGMA, TEXTURE_GUIDE_SIGMA, 0))
+        local, reach = expected_detail(energy, known, guide, rows[needed], cols[needed],
+                                       patch / 2, TEXTURE_RANGE_SIGMA, 2 * patch)
+        far = reach < 1e-3      # no known pixel of the node's colour within two patches
+        if far.any():
+            knownf = known.astype(np.float64)
+            num = ndimage.gaussian_filter(energy * knownf, float(patch))
+            den = ndimage.gaussian_filter(knownf, float(patch))
+            fr, fc = rows[needed][far], cols[needed][far]
+            local[far] = num[fr, fc] / np.maximum(den[fr, fc], 1e-12)
+        expected_energy[needed] = local
+    expected = np.sqrt(np.exp(expected_energy))
     # mean detail energy of every patch from an integral image, looked up at the labels
     integral = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     b, r = label_tops + patch, label_lefts + patch
     total = (integral[b, r] - integral[label_tops, r] - integral[b, label_lefts]
              + integral[label_tops, label_lefts])
-    rms = np.sqrt(np.maximum(total, 0) / (patch * patch))
+    rms = np.sqrt(np.exp(total / (patch * patch)))
     return missing[:, None] * (rms - expected[:, None]) ** 2

@@ -206,8 +206,9 @@ def _grain_beside_flat_paint(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
 
 def test_texture_term_fills_a_grainy_lacuna_with_grain():
     """A smooth query (the pre-fill) finds smooth sources: without the unary's texture term the
-    lacuna in the grain is filled from the flat half (measured gradient ratio 0.11); the term
-    (``texture_weight`` 30) charges sources for missing the grain around the node (0.60)."""
+    lacuna in the grain is filled from the flat half (measured gradient ratio 0.10); the term
+    (the default ``texture_weight`` 20) charges sources for missing the grain around the node
+    (0.70)."""
     truth, hole = _grain_beside_flat_paint()
     filled = prefill(truth, hole, method="telea")
     inner = ndimage.binary_erosion(hole, iterations=3)
@@ -217,7 +218,8 @@ def test_texture_term_fills_a_grainy_lacuna_with_grain():
         np.testing.assert_array_equal(out[~hole], filled[~hole])
         return float(_grey_gradient(out)[inner].mean() / _grey_gradient(truth)[inner].mean())
 
-    with_term, without = ratio(MRFConfig(texture_weight=30.0)), ratio(MRFConfig(texture_weight=0.0))
+    with_term, without = ratio(MRFConfig()), ratio(MRFConfig(texture_weight=0.0))
+    assert MRFConfig().texture_weight > 0
     assert with_term > 0.45, with_term
     assert without < 0.25, without
 
@@ -328,41 +330,112 @@ def test_harmonic_correction_removes_a_brightness_offset_in_copy_mode():
     assert np.abs(fixed[hole] - 0.5).max() < 0.01
 
 
+def _slow_texture_unary(image, hole, node_tops, node_lefts, missing, label_tops, label_lefts,
+                        patch):
+    """The texture term written out pixel by pixel (see ``texture_unary``)."""
+    from mrf.energy import DETAIL_FLOOR, TEXTURE_GUIDE_SIGMA, TEXTURE_RANGE_SIGMA
+
+    image = image.astype(np.float64)
+    detail = ((image - ndimage.gaussian_filter(image, (1, 1, 0))) ** 2).sum(2)
+    log_energy = np.log(detail + DETAIL_FLOOR)
+    guide = ndimage.gaussian_filter(image, (TEXTURE_GUIDE_SIGMA, TEXTURE_GUIDE_SIGMA, 0))
+    h, w = hole.shape
+    radius, s_sigma = 2 * patch, patch / 2
+    plain_num = ndimage.gaussian_filter(log_energy * ~hole, float(patch))
+    plain_den = ndimage.gaussian_filter((~hole).astype(float), float(patch))
+    out = np.zeros(label_tops.shape)
+    for i in range(len(node_tops)):
+        if missing[i] == 0:
+            continue
+        cy, cx = node_tops[i] + patch // 2, node_lefts[i] + patch // 2
+        num = den = 0.0
+        for y in range(cy - radius, cy + radius + 1, 2):
+            for x in range(cx - radius, cx + radius + 1, 2):
+                if not (0 <= y < h and 0 <= x < w) or hole[y, x]:
+                    continue
+                weight = (np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * s_sigma ** 2))
+                          * np.exp(-((guide[y, x] - guide[cy, cx]) ** 2).sum()
+                                   / (2 * TEXTURE_RANGE_SIGMA ** 2)))
+                num, den = num + weight * log_energy[y, x], den + weight
+        mean = num / den if den >= 1e-3 else plain_num[cy, cx] / plain_den[cy, cx]
+        expected = np.sqrt(np.exp(mean))
+        for k in range(label_tops.shape[1]):
+            t, l = label_tops[i, k], label_lefts[i, k]
+            rms = np.sqrt(np.exp(log_energy[t:t + patch, l:l + patch].mean()))
+            out[i, k] = missing[i] * (rms - expected) ** 2
+    return out
+
+
 def test_texture_unary_against_its_definition():
-    """Per node: expected RMS detail = sqrt of the Gaussian-weighted mean detail energy of the
-    known pixels around the node's centre; per label: RMS detail over its patch; cost =
-    missing * (rms - expected)^2."""
+    """Per node: expected detail = exp of the cross-bilateral mean (distance and colour of the
+    smoothed image, stride-2 offsets within two patches) of the known pixels' log detail
+    energy, or the plain Gaussian mean where no known pixel of the node's colour is in reach;
+    per label: exp of its mean log detail energy; cost = missing * (rms - expected)^2."""
     from mrf.energy import texture_unary
 
     rng = np.random.default_rng(3)
     image = rng.random((48, 48, 3)).astype(np.float32)
     image[:, :24] = ndimage.gaussian_filter(image[:, :24], (3, 3, 0))   # smooth half
+    image[40:, 40:] = [1.0, 0.0, 1.0]            # a colour found nowhere else, near a node
     hole = np.zeros((48, 48), bool)
     hole[20:30, 30:40] = True
-    patch = 7
-    node_tops, node_lefts = np.array([18, 26, 5]), np.array([30, 36, 3])
-    missing = np.array([25, 12, 0])
-    label_tops = rng.integers(0, 48 - patch, (3, 5))
-    label_lefts = rng.integers(0, 48 - patch, (3, 5))
-    got = texture_unary(image, hole, node_tops, node_lefts, missing, label_tops, label_lefts,
-                        patch)
-    detail = ((image - ndimage.gaussian_filter(image.astype(np.float64), (1, 1, 0))) ** 2
-              ).sum(2)
-    known = (~hole).astype(float)
-    num = ndimage.gaussian_filter(detail * known, patch)
-    den = ndimage.gaussian_filter(known, patch)
-    for i in range(3):
-        cy, cx = node_tops[i] + patch // 2, node_lefts[i] + patch // 2
-        expected = np.sqrt(num[cy, cx] / den[cy, cx])
-        for k in range(5):
-            t, l = label_tops[i, k], label_lefts[i, k]
-            rms = np.sqrt(detail[t:t + patch, l:l + patch].mean())
-            assert got[i, k] == pytest.approx(missing[i] * (rms - expected) ** 2, rel=1e-6,
-                                              abs=1e-12)
+    hole[36:, 36:] = True                         # the node at (41, 41) has no known pixel
+    patch = 7                                     # of its colour in reach: plain mean
+    node_tops, node_lefts = np.array([18, 26, 5, 38]), np.array([30, 36, 3, 38])
+    missing = np.array([25, 12, 0, 40])
+    label_tops = rng.integers(0, 48 - patch, (4, 5))
+    label_lefts = rng.integers(0, 48 - patch, (4, 5))
+    args = (image, hole, node_tops, node_lefts, missing, label_tops, label_lefts, patch)
+    np.testing.assert_allclose(texture_unary(*args), _slow_texture_unary(*args), rtol=1e-6,
+                               atol=1e-12)
     # a textured node prefers a textured source to a smooth one
     textured_src = texture_unary(image, hole, node_tops[:1], node_lefts[:1], missing[:1],
                                  np.array([[5, 5]]), np.array([[36, 5]]), patch)[0]
     assert textured_src[0] < textured_src[1]
+
+
+def test_texture_unary_expects_the_detail_of_paint_of_the_nodes_colour():
+    """A stroke of flat light paint through busy dark paint (the bridge of a nose between the
+    eyes): a node in a lacuna of the stroke expects flat paint, so a flat source costs less than
+    a busy one. A plain spatial average (the first texture term) is mostly of the busy paint
+    and preferred the busy source: eyelash dashes on a nose."""
+    from mrf.energy import texture_unary
+
+    rng = np.random.default_rng(0)
+    image = (0.15 + 0.3 * rng.random((64, 64, 1))).repeat(3, 2).astype(np.float32)   # busy
+    image[:, 28:36] = 0.85                        # the light stroke
+    hole = np.zeros((64, 64), bool)
+    hole[20:44, 28:36] = True
+    patch = 9
+    costs = texture_unary(image, hole, np.array([28]), np.array([28]), np.array([72]),
+                          np.array([[2, 2]]), np.array([[2, 28]]), patch)[0]
+    busy_source, flat_source = costs
+    assert flat_source < busy_source, costs
+
+
+def test_texture_unary_is_not_fooled_by_a_few_specks():
+    """Fine grain around the node: a source of that grain beats a flat source holding two
+    specks of the same mean detail energy (a plain mean of the energy, the first texture term,
+    cannot tell them apart: specks in a black collar). The log energy's mean can."""
+    from mrf.energy import detail_energy, texture_unary
+
+    rng = np.random.default_rng(1)
+    size, patch = 64, 9
+    image = np.full((size, size, 3), 0.2, np.float32)
+    image[:, :32] += (0.03 * rng.standard_normal((size, 32, 1))).astype(np.float32)
+    specks = np.zeros((size, size), np.float32)
+    specks[43, 47] = specks[46, 51] = 1.0
+    unit = detail_energy(np.repeat(specks[:, :, None], 3, 2))[40:49, 45:54].sum()
+    grain = detail_energy(image)[5:14, 5:14].sum()
+    image += (np.sqrt(grain / unit) * specks)[:, :, None]   # specks of the grain's energy
+    energy = detail_energy(image)
+    assert energy[40:49, 45:54].sum() == pytest.approx(energy[5:14, 5:14].sum(), rel=0.05)
+    hole = np.zeros((size, size), bool)
+    hole[20:34, 10:24] = True
+    costs = texture_unary(image, hole, np.array([22]), np.array([12]), np.array([70]),
+                          np.array([[5, 40]]), np.array([[5, 45]]), patch)[0]
+    grain_source, speck_source = costs
+    assert grain_source < 0.25 * speck_source, costs
 
 
 def test_run_options_reach_the_inpainter():
