@@ -8,7 +8,8 @@
    throughput (flat blocks by ``torch_flat_search`` on the device; an IVF block through FAISS GPU
    when FAISS has GPUs), queries per second.
 3. Device memory peak (``torch.cuda.max_memory_allocated``) of each part, and the runs' own
-   ``peak_device_bytes``.
+   ``peak_device_bytes`` (torch, parent process) and ``peak_device_in_use_bytes`` (device-wide,
+   FAISS GPU memory and worker processes included).
 
 Writes ``gpu_check.json`` (``--out``, default ``benchmarks/results/``) and prints a table; exits 1
 when a contract check fails. On a machine without CUDA it says so in one line and exits 0.
@@ -119,6 +120,7 @@ def run_contract(folder: Path, device: str, tolerance: float, quick: bool) -> di
         out[name] = {"seconds": round(seconds, 2), "report_device": rep.get("device"),
                      "faiss_gpu": rep.get("faiss_gpu"), "timings": rep.get("timings"),
                      "peak_device_bytes": rep.get("peak_device_bytes"),
+                     "peak_device_in_use_bytes": rep.get("peak_device_in_use_bytes"),
                      "hole_psnr": float(10 * np.log10(1.0 / max(np.mean(err ** 2), 1e-20))),
                      "dtype": str(result.dtype), "shape": list(result.shape),
                      "profile": profile, "_result": result}

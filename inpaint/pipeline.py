@@ -175,7 +175,7 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         report["nothing_to_do"] = True
         return RunResult(image=image.copy(), report=report)
     t0 = time.perf_counter()
-    with PeakMemory() as peak:
+    with PeakMemory(device=choose_device(cfg.device)) as peak:
         done = _inpaint_losses(lambda w: colour[w[0]:w[2], w[1]:w[3]], mask, stats,
                                image.shape[2] if image.ndim == 3 else 1, image.dtype.itemsize,
                                cfg, progress)
@@ -186,7 +186,9 @@ def run(image: np.ndarray, mask: np.ndarray, config: RunConfig | None = None, *,
         out = np.concatenate([out, alpha[:, :, None]], axis=2)
     report["timings"].update(_summarise(done.results)[0])
     report.update(done.describe(), config=asdict(done.cfg), peak_rss_bytes=peak.peak_rss,
-                  peak_device_bytes=peak.peak_device, seconds=round(time.perf_counter() - t0, 3))
+                  peak_device_bytes=peak.peak_device,
+                  peak_device_in_use_bytes=peak.peak_device_in_use,
+                  seconds=round(time.perf_counter() - t0, 3))
     return RunResult(image=out.reshape(image.shape), report=report)
 
 
@@ -242,7 +244,8 @@ def run_file(
     results: list[RegionResult] = []
     t0 = time.perf_counter()
     done: _Inpainted | None = None
-    with PeakMemory() as peak, RasterReader(input_path) as reader:
+    with PeakMemory(device=choose_device(cfg.device)) as peak, \
+            RasterReader(input_path) as reader:
         to_float(np.zeros((1, 1), meta.dtype))  # refuses unsupported dtypes before any work
         if report["mask"]["missing"]:
             done = _inpaint_losses(lambda w: reader.read(w)[:, :, :n_colour], mask, stats,
@@ -265,6 +268,7 @@ def run_file(
                   config=asdict(cfg), peak_rss_bytes=peak.peak_rss,
                   process_peak_rss_bytes=process_peak_rss(),
                   peak_device_bytes=peak.peak_device,
+                  peak_device_in_use_bytes=peak.peak_device_in_use,
                   seconds=round(time.perf_counter() - t0, 3),
                   total_seconds=round(time.perf_counter() - t_start, 3))
     if detection is not None:

@@ -283,3 +283,55 @@ def test_torch_threads_limits_the_cpu_only_and_restores():
     with pytest.raises(RuntimeError), torch_threads(torch.device("cpu")):
         raise RuntimeError
     assert torch.get_num_threads() == before
+
+
+def test_peak_memory_samples_device_wide_use_on_a_cuda_device(monkeypatch):
+    """FAISS GPU indexes and worker processes allocate outside torch's counter: with a CUDA
+    device, PeakMemory samples the device's use (total - free) and reports the highest minus
+    the use at entry; on the CPU it reports None. The CUDA query is faked, so this holds on a
+    GPU machine as on this one."""
+    import time
+
+    import inpaint.memory as memory
+
+    used, asked = {"bytes": 1000}, []
+
+    def mem_get_info(device):
+        asked.append(device)
+        return 10_000 - used["bytes"], 10_000
+
+    monkeypatch.setattr(memory.torch.cuda, "mem_get_info", mem_get_info)
+    with memory.PeakMemory(interval=0.005, device="cuda:1") as peak:
+        used["bytes"] = 4000            # e.g. a FAISS GPU index, seen by no torch counter
+        deadline = time.monotonic() + 5
+        while max(peak._device_peak, 0) < 4000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        used["bytes"] = 1500
+    assert peak.peak_device_in_use == 3000
+    assert asked and all(torch.device(d) == torch.device("cuda:1") for d in asked)
+    with memory.PeakMemory(device="cpu") as on_cpu:
+        pass
+    assert on_cpu.peak_device_in_use is None
+
+
+def test_run_measures_device_memory_on_the_runs_device(monkeypatch):
+    """``run`` opens PeakMemory on the device it runs on, and reports the device-wide peak
+    (None on the CPU)."""
+    import inpaint.pipeline as pipeline
+
+    seen = []
+
+    class Spy(pipeline.PeakMemory):
+        def __init__(self, *args, device=None, **kwargs):
+            seen.append(None if device is None else torch.device(device))
+            super().__init__(*args, device=device, **kwargs)
+
+    monkeypatch.setattr(pipeline, "PeakMemory", Spy)
+    rng = np.random.default_rng(0)
+    image = (rng.random((48, 48, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((48, 48), bool)
+    mask[20:26, 20:26] = True
+    result = pipeline.run(image, mask, RunConfig(descriptor=PIXEL_MODE, device="cpu"))
+    assert seen == [torch.device("cpu")]
+    assert "peak_device_in_use_bytes" in result.report
+    assert result.report["peak_device_in_use_bytes"] is None
