@@ -68,9 +68,11 @@ class MRFConfig:
     composition: str = "copy"     # "copy": best labels in pruning order, smoothed seams;
     #                               "blend": tent-weighted average of the kept labels
     seam_smooth: int = 1          # copy: binomial smoothing passes of the seams
-    texture_weight: float = 20.0  # weight of the texture (detail energy) term of the unary:
+    texture_weight: float = 0.0   # weight of the texture (detail energy) term of the unary:
     #                               sources whose grain differs from that of the paint of the
-    #                               node's colour around it pay; 0 = off (smoother lacunae)
+    #                               node's colour around it pay; 20 raises lacuna texture but
+    #                               breaks some edges and specks flat paint (README: the
+    #                               texture term); 0 = off
     crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
     structure_sigma: float = 2.0  # copy, > 0: fill's frequencies below this Gaussian (px)
     #                               from ``structure``, its detail from the patches
