@@ -21,7 +21,7 @@ pad = lambda m: int(
 )
 old = {}
 new = {}
-for B in (0, 14, 24, 37):
+for B in [int(b) for b in (sys.argv[2] if len(sys.argv) > 2 else "0,14,24,37").split(",")]:
     o = n = 0
     for r in regions:
         r = with_enough_sources(r, mask, 9, 64)
