@@ -238,7 +238,7 @@ def _process_regions(item: BatchItem, cfg: RunConfig) -> dict:
         for work in item.regions:
             colour = reader.read(work.region.window)[:, :, :n_colour]
             check_float_range(colour, work.hole)
-            image, stats, timings = inpainter.inpaint(colour, work.hole)
+            image, stats, timings = inpainter.inpaint(colour, work.hole, own=work.own)
             result = region_result(work.region, colour, work.own, image, stats, timings)
             rows.append(result.rows)
             cols.append(result.cols)

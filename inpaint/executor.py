@@ -109,7 +109,7 @@ def _attempt_region(read_colour, mask, region: Region, labels, inpainter: Region
     region, colour, hole, own = region_inputs(read_colour, mask, region, labels, cfg.patch,
                                               cfg.shortlist)
     try:
-        image, stats, timings = inpainter.inpaint(colour, hole, progress=progress)
+        image, stats, timings = inpainter.inpaint(colour, hole, progress=progress, own=own)
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
@@ -139,7 +139,7 @@ def _init_worker(cfg: RunConfig, threads: int) -> None:
 
 def _worker_task(region: Region, colour: np.ndarray, hole: np.ndarray,
                  own: np.ndarray) -> RegionResult:
-    image, stats, timings = _worker_inpainter.inpaint(colour, hole)
+    image, stats, timings = _worker_inpainter.inpaint(colour, hole, own=own)
     result = region_result(region, colour, own, image, stats, timings)
     del image
     _release_free_memory()

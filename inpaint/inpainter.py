@@ -8,12 +8,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 
-from descriptor import Checkpoint, IRField, PatchEncoderField, cell_bounds, load_checkpoint
+from descriptor import (
+    RF_RADIUS,
+    Checkpoint,
+    IRField,
+    PatchEncoderField,
+    cell_bounds,
+    load_checkpoint,
+)
 from mrf import PixelField, inpaint_mrf, inpaint_pyramid, prefill
+from mrf.context import FSR_CONTEXT
 from mrf.lattice import source_patches
+from mrf.pyramid import prefill_reach
 
 from .config import PIXEL_MODE, RunConfig
 from .dtypes import check_float_range, from_float, to_float
@@ -34,6 +44,18 @@ def _has_sources(hole: np.ndarray, patch: int) -> bool:
 
 
 FieldMaker = Callable[[np.ndarray, np.ndarray], object]
+
+
+def prefill_needed(hole: np.ndarray, own: np.ndarray, band: int) -> np.ndarray:
+    """The missing pixels of a window whose pre-fill its own losses' results read: those within
+    ``band`` px (square neighbourhood, as patches are square) of an owned one. The others are
+    losses owned by neighbouring windows (the margin), whose results this window discards."""
+    if not own.any():
+        return np.zeros_like(hole)
+    kernel = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    near = cv2.dilate(own.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0) > 0
+    return hole & near
 
 
 def field_factory(descriptor: str, patch: int, device: torch.device,
@@ -96,11 +118,19 @@ class RegionInpainter:
         self.make_field, self.field_info = field_factory(cfg.descriptor, cfg.patch, device,
                                                          cfg.ir_dtype, checkpoint)
         self.mrf_config = cfg.mrf_config(use_gpu)
+        # an IR descriptor of a patch reads the IR's receptive field around it; pixel and
+        # per-patch fields read the patch alone. The pixel-mode fallbacks (smaller patches, no
+        # IR) read less than the configured MRF does.
+        field_radius = RF_RADIUS if self.field_info["kind"] == "ir" else 0
+        self.prefill_band = prefill_reach(self.mrf_config, field_radius) + FSR_CONTEXT
 
-    def inpaint(self, colour: np.ndarray, hole: np.ndarray,
-                progress=None) -> tuple[np.ndarray, dict, dict]:
+    def inpaint(self, colour: np.ndarray, hole: np.ndarray, progress=None,
+                own: np.ndarray | None = None) -> tuple[np.ndarray, dict, dict]:
         """colour: (h, w, 1|3) native dtype window; hole: (h, w) bool -> float (h, w, 3).
 
+        own: (h, w) bool, the losses whose results the caller keeps (``region_inputs``);
+        missing pixels farther than ``prefill_band`` px from them get a cheap pre-fill
+        (``prefill_needed``, ``mrf.context.prefill``). None: every missing pixel is kept.
         A window without a fully known patch of the configured size (a small panel, a loss
         filling most of it) is still restored: by pixel-mode MRF with smaller patches, else by
         a biharmonic (diffusion) fill; ``stats["fallback"]`` says which, and why.
@@ -108,7 +138,8 @@ class RegionInpainter:
         t = time.perf_counter()
         unit = to_float(colour)
         rgb = np.repeat(unit, 3, axis=2) if unit.shape[2] == 1 else unit
-        filled = prefill(rgb, hole, method=self.cfg.prefill)
+        needed = None if own is None else prefill_needed(hole, own, self.prefill_band)
+        filled = prefill(rgb, hole, method=self.cfg.prefill, needed=needed)
         prefill_seconds = time.perf_counter() - t
         patch = self.cfg.patch
         if not _has_sources(hole, patch):

@@ -53,6 +53,44 @@ GUIDE_SIGMA = 2.0
 #: ``make(image, hole) -> patch field``: a field builder for any image size and hole.
 FieldBuilder = Callable[[np.ndarray, np.ndarray], PatchField]
 
+#: Reach (px) of ``scipy.ndimage.gaussian_filter`` (its default truncation, 4 sigma).
+GAUSSIAN_TRUNCATE = 4.0
+
+
+def _gaussian_reach(sigma: float) -> int:
+    return int(GAUSSIAN_TRUNCATE * sigma + 0.5)
+
+
+def prefill_reach(cfg: MRFConfig, field_radius: int) -> int:
+    """How far (px, square neighbourhood) from a missing pixel ``inpaint_pyramid`` reads the
+    pre-fill to fill that pixel: the pre-fill beyond it can be a cheaper guess (a work window
+    fills its own losses only, see ``inpaint.inpainter``) without changing the pixel's result
+    except through the context model and candidate descriptors (below).
+
+    Per level: the candidate-search query of every node whose patch covers the pixel (its
+    patch, ``patch - 1`` px away at most, plus ``field_radius``: the IR's receptive field, 0
+    for pixel and per-patch fields) and of their lattice neighbours (``patch_step`` further),
+    whose shortlists NCMP couples to theirs; with ``texture_weight`` the texture term's
+    Gaussians (node centre + 4 patch widths + 4 px); each later pass queries with the previous
+    pass's fill, which carries the pre-fill that far again; with ``structure="prefill"`` the
+    composition's Gaussian of the pre-fill. With levels, the coarse level's reach (coarse px:
+    twice in fine px, plus the 2 px bicubic support) is added through ``guided_prefill``'s
+    Gaussian. Unbounded and left out: the texton k-means of the context model (global) and the
+    IR of candidates next to other losses (3 px around them); both change the pixel's result
+    only through which candidates are found, not through what is compared.
+    """
+    patch = cfg.patch_size
+    query = patch - 1 + field_radius
+    if cfg.texture_weight > 0:
+        query = max(query, patch // 2 + _gaussian_reach(float(patch)) + _gaussian_reach(1.0))
+    reach = cfg.passes * (query + cfg.patch_step)
+    if cfg.composition == "copy" and cfg.structure_sigma > 0 and cfg.structure == "prefill":
+        reach = max(reach, _gaussian_reach(cfg.structure_sigma))
+    if cfg.levels > 1:
+        coarse = prefill_reach(coarse_config(cfg), field_radius)
+        reach += _gaussian_reach(GUIDE_SIGMA) + 2 * (coarse + 2) + 1
+    return reach
+
 
 def downsample(image: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Half-resolution image (2 x 2 area average) and hole (a coarse pixel is missing when any
@@ -142,6 +180,13 @@ def inpaint_pyramid(
     return result
 
 
+def coarse_config(cfg: MRFConfig) -> MRFConfig:
+    """The next coarser level's settings: more search passes, plain copy (see
+    ``_coarse_start``)."""
+    return replace(cfg, levels=cfg.levels - 1, passes=max(cfg.passes, cfg.coarse_passes),
+                   structure_sigma=0.0, detail_gain=1.0, texture_weight=0.0)
+
+
 def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say, device: Device
                   ) -> tuple[np.ndarray, list[dict]]:
     """The fine level's starting image (pre-fill with coarse lacunae) and the pyramid's record."""
@@ -160,10 +205,8 @@ def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say, device: Dev
     # label average or the pre-fill, which stop at the lacuna's rim, and the unary's texture
     # term would charge the sources that carry an edge for detail the ground around them
     # lacks (the band test fails with either); fine detail is the fine level's job
-    coarse_cfg = replace(cfg, levels=cfg.levels - 1, passes=max(cfg.passes, cfg.coarse_passes),
-                         structure_sigma=0.0, detail_gain=1.0, texture_weight=0.0)
-    coarse = inpaint_pyramid(small, small_hole, build, coarse_cfg, progress=progress, log=say,
-                             device=device)
+    coarse = inpaint_pyramid(small, small_hole, build, coarse_config(cfg), progress=progress,
+                             log=say, device=device)
     h, w = small_hole.shape
     say(f"pyramid: coarse level {w}x{h} px, {coarse.stats.get('nodes', 0)} nodes")
     record = [{"level": 2, "size": [h, w], "nodes": int(coarse.stats.get("nodes", 0)),

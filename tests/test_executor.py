@@ -54,7 +54,7 @@ class _FakeInpainter:
         self.failed_alive: list[bool] = []
         self._failed: weakref.ref | None = None
 
-    def inpaint(self, colour, hole, progress=None):
+    def inpaint(self, colour, hole, progress=None, own=None):
         if self._failed is not None:
             gc.collect(0)   # only reference cycles would survive this; refcounts free the rest
             self.failed_alive.append(self._failed() is not None)

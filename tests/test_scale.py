@@ -169,11 +169,11 @@ def test_device_out_of_memory_retries_in_smaller_windows(monkeypatch, caplog):
     real = inpainter_module.RegionInpainter.inpaint
     calls = []
 
-    def flaky(self, colour, hole, progress=None):
+    def flaky(self, colour, hole, progress=None, own=None):
         calls.append(hole.shape)
         if max(hole.shape) > 100:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(self, colour, hole, progress)
+        return real(self, colour, hole, progress, own)
 
     monkeypatch.setattr(inpainter_module.RegionInpainter, "inpaint", flaky)
     out = run(image, mask, RunConfig(**SERIAL)).image
