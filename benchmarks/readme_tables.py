@@ -26,17 +26,30 @@ def load(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
+QUALITY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),
+                   ("ssim", "SSIM", ".4f"), ("grad_ratio", "gradient ratio", ".3f"),
+                   ("crack_psnr", "crack dB", ".2f"), ("crack_grad_ratio", "crack ratio", ".3f"),
+                   ("lacuna_psnr", "lacuna dB", ".2f"),
+                   ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
+                   ("seconds", "s / image", ".2f")]
+
+
 def quality() -> str:
-    rows = load("quality")["summary"]
-    return common.markdown_table(rows, [("method", "method", ""),
-                                        ("hole_psnr", "hole-PSNR dB", ".2f"),
-                                        ("ssim", "SSIM", ".4f"),
-                                        ("grad_ratio", "gradient ratio", ".3f"),
-                                        ("crack_psnr", "crack dB", ".2f"),
-                                        ("crack_grad_ratio", "crack ratio", ".3f"),
-                                        ("lacuna_psnr", "lacuna dB", ".2f"),
-                                        ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
-                                        ("seconds", "s / image", ".2f")])
+    return common.markdown_table(load("quality")["summary"], QUALITY_COLUMNS)
+
+
+#: the 16x16 RGB VAE descriptors on the quality benchmark: (results folder, row label)
+VAE16 = (("vae16_builtin", "vae, built-in (scikit-image)"),
+         ("vae16_corpus", "vae, retrained on scikit-image + data/paper"),
+         ("vae16_pixel", "pixel mode, 16x16 patches"))
+
+
+def vae16() -> str:
+    rows = [{**row, "method": label} for folder, label in VAE16
+            for row in load(f"variants/{folder}/quality")["summary"]]
+    v128 = [row for row in load("quality")["summary"] if row["method"] == "v128"]
+    rows += [{**row, "method": "v128 (default run, 9x9 patches)"} for row in v128]
+    return common.markdown_table(rows, QUALITY_COLUMNS)
 
 
 def weights() -> str:
@@ -141,7 +154,7 @@ def detection() -> str:
 TABLES = {"detection": detection,
           "quality": quality, "weights": weights, "ir_throughput": ir_throughput,
           "memory": memory, "robustness": robustness, "vae": vae, "vae_curve": vae_curve,
-          "scaling": scaling}
+          "vae16": vae16, "scaling": scaling}
 
 
 def main() -> None:
