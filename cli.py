@@ -205,11 +205,17 @@ def main() -> None:
 @click.option("--channels", type=click.Choice(["3", "1"]), default="3", show_default=True,
               help="vae only: 3 = RGB; 1 = grey as in the paper (can be inverted, not used by "
                    "`inpaint run`).")
+@click.option("--max-side", type=click.IntRange(min=1), default=None,
+              help="Reduce images whose longer side exceeds this (area averaging), e.g. 1024 "
+                   "for high-resolution photo folders; not with --mask.  [default: no reduction]")
 @with_verbosity
 @_expected_errors
 def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epochs, patience,
-          batch_size, seed, device, force, patch_size, latent, gamma, channels, verbose, quiet):
-    """Train a descriptor on IMAGES (files, or skimage:NAME for images shipped with scikit-image).
+          batch_size, seed, device, force, patch_size, latent, gamma, channels, max_side, verbose,
+          quiet):
+    """Train a descriptor on IMAGES (files, folders, or skimage:NAME for images shipped with
+    scikit-image). A folder contributes every image file under it (.jpg .jpeg .png .webp .tif
+    .tiff .bmp .ppm .pgm, any depth, sorted by path).
 
     Patches (16x16, plus a 3-px context ring in valid_context mode) are sampled, seeded, from the
     known pixels; BCE + Adadelta (lr 1.0, rho 0.95, eps 1e-7) with early stopping on the
@@ -231,7 +237,7 @@ def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epo
     _check_output_not_input(out, [("training image", i) for i in images] +
                             [("mask", m) for m in masks])
     meta = train_descriptor(images, out, cfg, masks=masks or None, device=device, force=force,
-                            progress=not quiet, command=_command_line())
+                            progress=not quiet, command=_command_line(), max_side=max_side)
     click.echo(f"wrote {out}: {arch}, {meta['epochs']} epochs, best validation loss "
                f"{meta['final_val_loss']:.5f}, {meta['seconds']:.0f} s")
 

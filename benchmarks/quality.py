@@ -19,7 +19,11 @@ whole images, a zoom on the largest lacuna of each image (``quality_lacunae.png`
 plot of every method on both axes (``quality_scatter.png``).
 
     python benchmarks/quality.py [--quick] [--methods v128,pixel,telea] [--set shortlist=32]
-                                 [--images grass,gravel]
+                                 [--images grass,gravel] [--descriptor [LABEL=]NAME_OR_PATH]
+
+``--descriptor`` adds a row of this project run with any descriptor, built-in or a checkpoint
+file, e.g. ``--methods pixel --descriptor vae --descriptor vae_corpus=runs/vae.pt --set
+patch_size=16`` (the vae encodes 16x16 patches; ``--set`` applies to every row of ours).
 """
 
 from __future__ import annotations
@@ -95,6 +99,9 @@ def config_overrides(items: list[str]) -> dict:
         name, sep, value = item.partition("=")
         if not sep or not hasattr(defaults, name):
             raise SystemExit(f"--set wants NAME=VALUE with a RunConfig field, not {item!r}")
+        if name == "descriptor":
+            raise SystemExit("--set descriptor=... would change every row: add a row with "
+                             "--descriptor [LABEL=]NAME_OR_PATH instead")
         current = getattr(defaults, name)
         if isinstance(current, bool):
             out[name] = value.lower() in ("1", "true", "yes")
@@ -132,7 +139,26 @@ def biharmonic(image, mask):
     return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
 
 
-def methods(selected: list[str] | None, overrides: dict) -> dict:
+def descriptor_rows(specs: list[str]) -> dict[str, str]:
+    """``[LABEL=]NAME_OR_PATH`` items -> {label: descriptor}; the label defaults to the built-in
+    name or the checkpoint file's stem."""
+    rows: dict[str, str] = {}
+    for spec in specs:
+        label, sep, descriptor = spec.partition("=")
+        if not sep:
+            label, descriptor = Path(spec).stem, spec
+        if not label or not descriptor:
+            raise SystemExit(f"--descriptor wants [LABEL=]NAME_OR_PATH, not {spec!r}")
+        if label in rows:
+            raise SystemExit(f"--descriptor: the row name {label!r} is given twice")
+        rows[label] = descriptor
+    return rows
+
+
+def methods(selected: list[str] | None, overrides: dict,
+            descriptors: dict[str, str] | None = None) -> dict:
+    """The methods to run: ``selected`` of the fixed table (all when None), then one row of
+    ours per ``descriptors`` entry (label -> built-in name or checkpoint path)."""
     table = {"v128": ours("v128", overrides), "v32": ours("v32", overrides),
              "pixel": ours("none", overrides),
              # the fidelity trade-off of the default: labels averaged instead of copied
@@ -156,6 +182,13 @@ def methods(selected: list[str] | None, overrides: dict) -> dict:
         if missing:
             raise SystemExit(f"unknown or unavailable methods: {missing} (have {list(table)})")
         table = {k: table[k] for k in selected}
+    elif descriptors:   # --descriptor rows alone unless --methods names the others
+        table = {}
+    for label, descriptor in (descriptors or {}).items():
+        if label in table:
+            raise SystemExit(f"--descriptor row {label!r} has the name of a method: give it a "
+                             "label, LABEL=NAME_OR_PATH")
+        table[label] = ours(descriptor, overrides)
     return table
 
 
@@ -279,7 +312,7 @@ def lacuna_montage(cases: list[dict], names: list[str], out_dir: Path, side: int
     cv2.imwrite(str(out_dir / "quality_lacunae.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
-def scatter(summary: list[dict], out_dir: Path) -> None:
+def scatter(summary: list[dict], out_dir: Path, ours_names: set[str]) -> None:
     """Every method as a point: hole-PSNR against hole gradient ratio (overall and lacunae)."""
     try:
         fig, axes = common.new_figure(1, 2, figsize=(11.0, 4.5))
@@ -289,7 +322,7 @@ def scatter(summary: list[dict], out_dir: Path) -> None:
                               (axes[1], "lacuna_", "lacuna pixels")):
         psnr_key = f"{prefix}psnr" if prefix else "hole_psnr"
         for row in summary:
-            ours_ = row["method"] in OURS
+            ours_ = row["method"] in ours_names
             ax.scatter(row[f"{prefix}grad_ratio"], row[psnr_key], s=40,
                        marker="o" if ours_ else "s", color="C0" if ours_ else "C1")
             ax.annotate(row["method"], (row[f"{prefix}grad_ratio"], row[psnr_key]),
@@ -312,10 +345,15 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="change one `inpaint run` option of this project's methods, e.g. "
                         "shortlist=32 (repeatable; RunConfig field names)")
+    p.add_argument("--descriptor", action="append", default=[], metavar="[LABEL=]NAME_OR_PATH",
+                   help="add a row: this project with that descriptor (built-in name or "
+                        "checkpoint file), named LABEL (default: the name or the file's stem); "
+                        "repeatable. Without --methods only these rows run")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     overrides = config_overrides(args.set)
-    table = methods([m for m in args.methods.split(",") if m] or None, overrides)
+    extra = descriptor_rows(args.descriptor)
+    table = methods([m for m in args.methods.split(",") if m] or None, overrides, extra)
     cases = []
     wanted = [n for n in args.images.split(",") if n]
     for k, (name, truth) in enumerate(test_images(args.quick)):
@@ -347,12 +385,14 @@ def main() -> None:
     print(common.markdown_table(summary, columns))
     montage(cases, list(table), args.out)
     lacuna_montage(cases, list(table), args.out)
-    scatter(summary, args.out)
-    ski = ski_comparison(args.out, args.quick or bool(wanted), overrides)
+    scatter(summary, args.out, set(OURS) | set(extra))
+    # the ski-resort side-by-side shows v128 and pixel mode: not redone for --descriptor rows
+    ski = ski_comparison(args.out, args.quick or bool(wanted) or bool(extra), overrides)
     payload = {"summary": summary,
                "images": [{k: c[k] for k in ("image", "shape", "coverage", "scores")}
                           for c in cases],
                "ski_resort": ski,
+               "descriptors": extra,
                "xphoto_available": hasattr(cv2, "xphoto")}
     path = common.write_json(args.out, "quality", payload, args=args)
     print(f"wrote {path}")

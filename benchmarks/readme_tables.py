@@ -26,17 +26,48 @@ def load(name: str) -> dict:
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
+QUALITY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),
+                   ("ssim", "SSIM", ".4f"), ("grad_ratio", "gradient ratio", ".3f"),
+                   ("crack_psnr", "crack dB", ".2f"), ("crack_grad_ratio", "crack ratio", ".3f"),
+                   ("lacuna_psnr", "lacuna dB", ".2f"),
+                   ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
+                   ("seconds", "s / image", ".2f")]
+
+
 def quality() -> str:
-    rows = load("quality")["summary"]
-    return common.markdown_table(rows, [("method", "method", ""),
-                                        ("hole_psnr", "hole-PSNR dB", ".2f"),
-                                        ("ssim", "SSIM", ".4f"),
-                                        ("grad_ratio", "gradient ratio", ".3f"),
-                                        ("crack_psnr", "crack dB", ".2f"),
-                                        ("crack_grad_ratio", "crack ratio", ".3f"),
-                                        ("lacuna_psnr", "lacuna dB", ".2f"),
-                                        ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
-                                        ("seconds", "s / image", ".2f")])
+    return common.markdown_table(load("quality")["summary"], QUALITY_COLUMNS)
+
+
+#: the 16x16 RGB VAE descriptors on the quality benchmark: (results folder, row label)
+VAE16 = (("vae16_builtin", "vae, built-in (scikit-image)"),
+         ("vae16_corpus", "vae, retrained on scikit-image + data/paper"),
+         ("vae16_pixel", "pixel mode, 16x16 patches"))
+
+
+#: quality.py's scikit-image textures: training images of every built-in descriptor
+TRAINING_TEXTURES = ("brick", "grass", "gravel")
+
+
+def _with_paintings(data: dict, method: str, label: str) -> dict:
+    """``method``'s summary row of a quality.json, labelled, plus its mean hole-PSNR and
+    gradient ratio over the painting images alone (no training texture)."""
+    row = next(r for r in data["summary"] if r["method"] == method)
+    paintings = [im["scores"][method] for im in data["images"]
+                 if im["image"] not in TRAINING_TEXTURES]
+    return {**row, "method": label,
+            "paintings_psnr": sum(s["hole_psnr"] for s in paintings) / len(paintings),
+            "paintings_grad_ratio": sum(s["grad_ratio"] for s in paintings) / len(paintings)}
+
+
+def vae16() -> str:
+    rows = []
+    for folder, label in VAE16:
+        data = load(f"variants/{folder}/quality")
+        rows += [_with_paintings(data, r["method"], label) for r in data["summary"]]
+    rows.append(_with_paintings(load("quality"), "v128", "v128 (default run, 9x9 patches)"))
+    columns = QUALITY_COLUMNS[:-1] + [("paintings_psnr", "paintings dB", ".2f"),
+                                      ("paintings_grad_ratio", "paintings ratio", ".3f")]
+    return common.markdown_table(rows, columns)
 
 
 def weights() -> str:
@@ -141,7 +172,7 @@ def detection() -> str:
 TABLES = {"detection": detection,
           "quality": quality, "weights": weights, "ir_throughput": ir_throughput,
           "memory": memory, "robustness": robustness, "vae": vae, "vae_curve": vae_curve,
-          "scaling": scaling}
+          "vae16": vae16, "scaling": scaling}
 
 
 def main() -> None:

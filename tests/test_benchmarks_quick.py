@@ -104,6 +104,23 @@ def test_quality_set_changes_our_run_options(tmp_path):
     assert bad.returncode != 0 and "RunConfig field" in bad.stderr
 
 
+def test_quality_descriptor_adds_rows_of_any_descriptor(tmp_path):
+    _run_quick(tmp_path, "quality.py", "--methods", "pixel", "--descriptor", "px=none",
+               "--descriptor", "descriptor/weights/v32.pt", "--images", "gravel")
+    result = json.loads((tmp_path / "quality.json").read_text())
+    assert [row["method"] for row in result["summary"]] == ["pixel", "px", "v32"]
+    assert result["descriptors"] == {"px": "none", "v32": "descriptor/weights/v32.pt"}
+    rows = {row["method"]: row for row in result["summary"]}
+    # the same descriptor gives the same fill; another descriptor another one
+    assert rows["px"]["hole_psnr"] == rows["pixel"]["hole_psnr"]
+    assert rows["v32"]["hole_psnr"] != rows["pixel"]["hole_psnr"]
+    for args, match in ((["--methods", "v32", "--descriptor", "v32"], "has the name of a method"),
+                        (["--set", "descriptor=v32"], "--descriptor [LABEL=]")):
+        bad = subprocess.run([sys.executable, "benchmarks/quality.py", "--quick", "--out",
+                              str(tmp_path), *args], cwd=REPO, capture_output=True, text=True)
+        assert bad.returncode != 0 and match in bad.stderr, bad.stderr
+
+
 def test_scaling_replot_redraws_from_the_saved_json(scaling_out, tmp_path):
     shutil.copy(scaling_out / "scaling.json", tmp_path)   # the JSON alone, no plot
     _run_quick(tmp_path, "scaling.py", "--replot")

@@ -163,6 +163,57 @@ def test_info_lists_builtin_descriptors():
     assert f"FAISS GPUs: {faiss_gpus()}" in result.output
 
 
+def test_train_reads_folders_and_reduces_large_images(tmp_path):
+    """A folder contributes its image files (any depth, sorted, other and hidden files skipped);
+    --max-side reduces only the larger images and is recorded in the checkpoint."""
+    from inpaint.training import load_training_image
+
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / ".hidden").mkdir()
+    big = (skimage.data.astronaut()[:300, :200]).copy()
+    _write(photos / "sub" / "b.png", big)
+    _write(photos / "a.tif", skimage.data.coffee()[:90, :120].copy())
+    _write(photos / ".hidden" / "c.png", big)
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "folder.pt"
+    result = _invoke(["train", "skimage:brick", photos, "--arch", "v32", "--patches", "300",
+                      "--epochs", "1", "--max-side", "150", "-o", out, "-q", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    meta = __import__("descriptor").load_checkpoint(out).training
+    assert meta["data"] == ["skimage:brick", str(photos / "a.tif"), str(photos / "sub" / "b.png")]
+    assert meta["max_side"] == 150
+    # reduced: longer side 150, aspect kept, area-averaged (the mean survives), still in [0, 1]
+    reduced = load_training_image(str(photos / "sub" / "b.png"), max_side=150)
+    full = load_training_image(str(photos / "sub" / "b.png"))
+    assert reduced.shape == (150, 100, 3) and full.shape == (300, 200, 3)
+    assert 0.0 <= reduced.min() and reduced.max() <= 1.0
+    np.testing.assert_allclose(reduced.mean(axis=(0, 1)), full.mean(axis=(0, 1)), atol=2e-3)
+    np.testing.assert_allclose(reduced[10, 20], full[20:22, 40:42].mean(axis=(0, 1)), atol=1e-6)
+    small = load_training_image(str(photos / "a.tif"), max_side=150)
+    assert small.shape == (90, 120, 3)
+
+
+def test_train_refuses_empty_folders_and_masks_with_folders(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images")
+    out = tmp_path / "x.pt"
+    _assert_clean_failure(_invoke(["train", empty, "--patches", "100", "-o", out, "-q"]),
+                          "holds no image files")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        _write(photos / name, skimage.data.coffee()[:64, :64].copy())
+    mask = _write(tmp_path / "m.png", np.zeros((64, 64), np.uint8))
+    _assert_clean_failure(_invoke(["train", photos, "--mask", mask, "--patches", "100", "-o",
+                                   out, "-q"]), "cannot be combined with folders")
+    _assert_clean_failure(_invoke(["train", photos / "a.png", "--mask", mask, "--max-side", "32",
+                                   "--patches", "100", "-o", out, "-q"]),
+                          "cannot be combined with max_side")
+    assert not out.exists()
+
+
 def test_train_then_finetune_small(tmp_path):
     out = tmp_path / "tiny.pt"
     result = _invoke(["train", "skimage:brick", "skimage:coins", "--arch", "v32", "--patches",
