@@ -234,7 +234,10 @@ def train(images, arch, out, padding_mode, masks, patches, val_fraction, max_epo
         ModelConfig(arch, padding_mode, patch_size, channels=int(channels), latent=latent)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _check_output_not_input(out, [("training image", i) for i in images] +
+    from inpaint.training import expand_images
+
+    # folders are expanded first: an image inside a folder is an input too
+    _check_output_not_input(out, [("training image", i) for i in expand_images(images)] +
                             [("mask", m) for m in masks])
     meta = train_descriptor(images, out, cfg, masks=masks or None, device=device, force=force,
                             progress=not quiet, command=_command_line(), max_side=max_side)

@@ -41,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import texture_metrics  # noqa: E402
 
+from descriptor.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from inpaint.config import PIXEL_MODE  # noqa: E402
 from inpaint.pipeline import RunConfig, run  # noqa: E402
 from masks import PaintLossConfig, paint_loss_mask  # noqa: E402
 
@@ -145,12 +147,17 @@ def descriptor_rows(specs: list[str]) -> dict[str, str]:
     rows: dict[str, str] = {}
     for spec in specs:
         label, sep, descriptor = spec.partition("=")
-        if not sep:
+        if not sep or Path(spec).is_file():     # a checkpoint path may itself hold a "="
             label, descriptor = Path(spec).stem, spec
         if not label or not descriptor:
             raise SystemExit(f"--descriptor wants [LABEL=]NAME_OR_PATH, not {spec!r}")
         if label in rows:
             raise SystemExit(f"--descriptor: the row name {label!r} is given twice")
+        try:   # before any method runs: a bad checkpoint must not cost a whole run first
+            if descriptor != PIXEL_MODE:
+                load_checkpoint(descriptor)
+        except CheckpointError as exc:
+            raise SystemExit(f"--descriptor {spec}: {exc}") from None
         rows[label] = descriptor
     return rows
 

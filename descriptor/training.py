@@ -25,6 +25,10 @@ from .models import build_model
 from .vae import to_channels, vae_loss
 
 
+
+class TrainingDataError(ValueError):
+    """The training images cannot give what training needs (a user error, not a bug)."""
+
 @dataclass
 class TrainConfig:
     """Settings of one training run (every field is recorded in the checkpoint)."""
@@ -100,7 +104,8 @@ class PatchSampler:
         valid = [_valid_corners(im.shape[:2], crop, m) for im, m in zip(self.images, masks)]
         counts = np.array([int(v.sum()) for v in valid], dtype=np.int64)
         if counts.sum() == 0:
-            raise ValueError(f"no fully known {crop}x{crop} crop exists in the training images")
+            raise TrainingDataError(f"no fully known {crop}x{crop} crop exists in the training "
+                                    "images (too small, or their masks leave no such area)")
         which = rng.choice(len(valid), size=count, p=counts / counts.sum())
         self.image_index = which
         self.tops = np.empty(count, dtype=np.int64)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from descriptor import TrainConfig, load_checkpoint, save_checkpoint, train, training_metadata
+from descriptor.training import TrainingDataError
 from masks import read_mask
 
 from .device import choose_device
@@ -109,7 +110,12 @@ def train_descriptor(
     mask_arrays = ([read_mask(m, shape=a.shape[:2]) for m, a in zip(masks, arrays)]
                    if masks else None)
     dev = choose_device(device)
-    result = train(arrays, cfg, masks=mask_arrays, device=dev, progress=progress, log=log.info)
+    try:
+        result = train(arrays, cfg, masks=mask_arrays, device=dev, progress=progress,
+                       log=log.info)
+    except TrainingDataError as exc:
+        hint = f" (--max-side {max_side} may be too small)" if max_side else ""
+        raise InpaintError(f"{exc}{hint}") from None
     meta = training_metadata(cfg, result, files, masks=list(masks or []), command=command,
                              device=str(dev), max_side=max_side)
     save_checkpoint(result.model, out, meta)

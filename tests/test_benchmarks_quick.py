@@ -114,11 +114,14 @@ def test_quality_descriptor_adds_rows_of_any_descriptor(tmp_path):
     # the same descriptor gives the same fill; another descriptor another one
     assert rows["px"]["hole_psnr"] == rows["pixel"]["hole_psnr"]
     assert rows["v32"]["hole_psnr"] != rows["pixel"]["hole_psnr"]
+    # a bad checkpoint stops the script before any method runs, in one line
     for args, match in ((["--methods", "v32", "--descriptor", "v32"], "has the name of a method"),
-                        (["--set", "descriptor=v32"], "--descriptor [LABEL=]")):
+                        (["--set", "descriptor=v32"], "--descriptor [LABEL=]"),
+                        (["--methods", "pixel", "--descriptor", "x=/no/such.pt"], "not found")):
         bad = subprocess.run([sys.executable, "benchmarks/quality.py", "--quick", "--out",
                               str(tmp_path), *args], cwd=REPO, capture_output=True, text=True)
         assert bad.returncode != 0 and match in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr and "pixel " not in bad.stdout, bad.stdout
 
 
 def test_scaling_replot_redraws_from_the_saved_json(scaling_out, tmp_path):

@@ -212,6 +212,16 @@ def test_train_refuses_empty_folders_and_masks_with_folders(tmp_path):
                                    "--patches", "100", "-o", out, "-q"]),
                           "cannot be combined with max_side")
     assert not out.exists()
+    # an image found inside a folder is an input too: never overwritten, --force or not
+    inside = photos / "b.png"
+    before = inside.read_bytes()
+    _assert_clean_failure(_invoke(["train", photos, "--patches", "100", "-o", inside, "--force",
+                                   "-q"]), "an input is never overwritten")
+    assert inside.read_bytes() == before
+    # images too small for one training crop: one line, no traceback
+    _assert_clean_failure(_invoke(["train", photos, "--max-side", "8", "--patches", "100",
+                                   "-o", out, "-q"]), "no fully known")
+    assert not out.exists()
 
 
 def test_train_then_finetune_small(tmp_path):
