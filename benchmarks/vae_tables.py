@@ -207,6 +207,9 @@ def folder_images(folders: list[Path], max_side: int, min_side: int = 2 * SIZE,
     correlates above ``duplicate_corr`` with an earlier one (one photo at several resolutions,
     light / dark variants). Returns the images by path and the skipped paths with the reason.
     """
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise SystemExit(f"--images {folder}: not a folder")
     files = sorted(f for folder in folders for f in Path(folder).rglob("*")
                    if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
     images: dict[str, np.ndarray] = {}
@@ -804,6 +807,8 @@ def parse_args() -> Any:
     args = p.parse_args()
     if not args.gamma > 1:
         p.error("--gamma must be > 1 (the paper's condition)")
+    if args.max_side < 2 * SIZE:
+        p.error(f"--max-side must be at least {2 * SIZE} (smaller images give no patch)")
     if args.fast_side is None:
         args.fast_side = 160 if args.quick else 384
     if args.checkpoints is None and not args.quick:
