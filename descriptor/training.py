@@ -25,9 +25,9 @@ from .models import build_model
 from .vae import to_channels, vae_loss
 
 
-
 class TrainingDataError(ValueError):
     """The training images cannot give what training needs (a user error, not a bug)."""
+
 
 @dataclass
 class TrainConfig:
