@@ -359,9 +359,16 @@ def mrf_options(func):
                       help="copy: > 0 splits lacunae at a Gaussian of this sigma (px): the "
                            "smooth part from --structure, the fine detail from the copied "
                            "patches (0 = off)."),
-        config_option("--structure", field="structure", type=click.Choice(["prefill", "blend"]),
-                      help="Smooth part of lacunae under --structure-sigma: the pre-fill or the "
-                           "average of the kept labels (blend)."),
+        config_option("--structure", field="structure",
+                      type=click.Choice(["prefill", "blend", "adaptive"]),
+                      help="Smooth part of lacunae under --structure-sigma: the pre-fill, the "
+                           "average of the kept labels (blend), or adaptive: the average where "
+                           "the chosen labels fit their known paint, the pre-fill where not."),
+        config_option("--structure-match", field="structure_match",
+                      type=click.FloatRange(0, min_open=True),
+                      help="adaptive: mean squared difference per known pixel (RGB summed, "
+                           "0-1 scale) at which a label's fit counts exp(-1); smaller trusts "
+                           "copies less."),
         config_option("--detail-gain", field="detail_gain", type=click.FloatRange(1),
                       help="Copied detail fainter than the paint around it is raised up to "
                            "this factor (needs --structure-sigma > 0; 1 = off)."),
@@ -398,8 +405,9 @@ def mrf_options(func):
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
                 passes, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
-                structure_sigma, structure, detail_gain, crack_fill, crack_detail, unary,
-                no_context, ir_dtype, seed, memory_budget, window, margin, workers=1):
+                structure_sigma, structure, structure_match, detail_gain, crack_fill,
+                crack_detail, unary, no_context, ir_dtype, seed, memory_budget, window, margin,
+                workers=1):
     from inpaint.config import RunConfig
     from inpaint.plan import parse_size
 
@@ -411,8 +419,8 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
                          composition=composition, crack_width=crack_width,
                          seam_smooth=seam_smooth, texture_weight=texture_weight,
                          structure_sigma=structure_sigma, structure=structure,
-                         detail_gain=detail_gain, crack_fill=crack_fill,
-                         crack_detail=crack_detail, unary=unary,
+                         structure_match=structure_match, detail_gain=detail_gain,
+                         crack_fill=crack_fill, crack_detail=crack_detail, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
                          memory_budget=parse_size(memory_budget), window=window, margin=margin,
                          workers=workers)

@@ -172,6 +172,11 @@ def methods(selected: list[str] | None, overrides: dict,
              "v128_blend": ours("v128", {"composition": "blend", **overrides}),
              # the unary's texture term, an option (issue 10; README: the texture term)
              "v128_texture_term": ours("v128", {"texture_weight": 20.0, **overrides}),
+             # the defaults before the adaptive structure: the label average below 2 px, cracks
+             # the mean of the pre-fill and the label average plus half the copied grain
+             "v128_split_blend": ours("v128", {"structure": "blend", "structure_sigma": 2.0,
+                                               "crack_fill": "mean", "crack_detail": 0.5,
+                                               **overrides}),
              # the defaults before the structure/texture split and the crack grain (issue 10)
              "v128_unsplit": ours("v128", {"structure_sigma": 0.0, "crack_fill": "prefill",
                                            "crack_detail": 0.0, "texture_weight": 0.0,
@@ -252,8 +257,8 @@ def montage(cases: list[dict], names: list[str], out_dir: Path) -> None:
 
 
 #: this project's methods (the others are peers)
-OURS = ("v128", "v32", "pixel", "v128_blend", "v128_texture_term", "v128_unsplit",
-        "v128_previous")
+OURS = ("v128", "v32", "pixel", "v128_blend", "v128_texture_term", "v128_split_blend",
+        "v128_unsplit", "v128_previous")
 
 #: (key, header, format) of the summary table: both axes, overall and per loss type
 SUMMARY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"),
@@ -291,7 +296,7 @@ def largest_lacuna_box(mask: np.ndarray, side: int) -> tuple[int, int]:
 
 
 def lacuna_montage(cases: list[dict], names: list[str], out_dir: Path, side: int = 64,
-                   zoom: int = 3) -> None:
+                   zoom: int = 3, filename: str = "quality_lacunae.png") -> None:
     """One row per image: the largest lacuna, truth | damaged | each method, zoomed ``zoom``x
     without interpolation so that copied texture and smudges can be told apart."""
     rows = []
@@ -316,7 +321,7 @@ def lacuna_montage(cases: list[dict], names: list[str], out_dir: Path, side: int
                     (0, 0, 0), 1, cv2.LINE_AA)
     hgap = np.full((4, width, 3), 255, np.uint8)
     grid = np.concatenate([header] + [x for r in rows for x in (r, hgap)][:-1], axis=0)
-    cv2.imwrite(str(out_dir / "quality_lacunae.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(out_dir / filename), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
 
 
 def scatter(summary: list[dict], out_dir: Path, ours_names: set[str]) -> None:

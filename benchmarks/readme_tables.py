@@ -38,6 +38,10 @@ def quality() -> str:
     return common.markdown_table(load("quality")["summary"], QUALITY_COLUMNS)
 
 
+def unseen() -> str:
+    return common.markdown_table(load("unseen")["summary"], QUALITY_COLUMNS)
+
+
 #: the 16x16 RGB VAE descriptors on the quality benchmark: (results folder, row label)
 VAE16 = (("vae16_builtin", "vae, built-in (scikit-image)"),
          ("vae16_corpus", "vae, retrained on scikit-image + data/paper"),
@@ -169,8 +173,8 @@ def detection() -> str:
         ("seconds_per_mp", "s / MP", ".2f")])
 
 
-TABLES = {"detection": detection,
-          "quality": quality, "weights": weights, "ir_throughput": ir_throughput,
+TABLES = {"detection": detection, "quality": quality, "unseen": unseen,
+          "weights": weights, "ir_throughput": ir_throughput,
           "memory": memory, "robustness": robustness, "vae": vae, "vae_curve": vae_curve,
           "vae16": vae16, "scaling": scaling}
 

@@ -44,7 +44,9 @@ class RunConfig:
     #                                           keep the pre-fill
     structure_sigma: float = _MRF.structure_sigma  # > 0: lacunae's low frequencies (below this
     #                                           Gaussian, px) from ``structure``, detail copied
-    structure: str = _MRF.structure           # "prefill" or "blend" (label average)
+    structure: str = _MRF.structure           # "prefill", "blend" (label average) or "adaptive"
+    structure_match: float = _MRF.structure_match  # adaptive: fit scale (mean squared
+    #                                           difference per known pixel)
     detail_gain: float = _MRF.detail_gain     # copied detail raised up to this factor
     crack_fill: str = _MRF.crack_fill         # cracks: "prefill" or its "mean" with the blend
     crack_detail: float = _MRF.crack_detail   # share of the copied fine detail cracks take
@@ -94,6 +96,7 @@ class RunConfig:
             composition=self.composition, seam_smooth=self.seam_smooth,
             texture_weight=self.texture_weight, crack_width=self.crack_width,
             structure_sigma=self.structure_sigma, structure=self.structure,
+            structure_match=self.structure_match,
             detail_gain=self.detail_gain, crack_fill=self.crack_fill,
             crack_detail=self.crack_detail,
             levels=self.levels, coarse_passes=self.coarse_passes, correction=self.correction,

@@ -214,6 +214,7 @@ def compose(
     crack_width: float = 0.0,
     structure: np.ndarray | None = None,
     structure_sigma: float = 0.0,
+    copy_share: np.ndarray | None = None,
     detail_gain: float = 1.0,
     crack_fill: np.ndarray | None = None,
     crack_detail: float = 0.0,
@@ -229,7 +230,9 @@ def compose(
     there, i.e. the pre-fill (see ``crack_blend``); 0 = the patches fill every missing pixel.
     structure, structure_sigma: when sigma > 0, the fill's frequencies below a Gaussian of
     ``structure_sigma`` px come from ``structure`` (H, W, C; default ``image``, i.e. the
-    pre-fill), the detail above it from the patches (see ``structure_texture``).
+    pre-fill), the detail above it from the patches (see ``structure_texture``);
+    copy_share (H, W) in [0, 1]: where given, the patches keep this share of their own low
+    frequencies, ``structure`` gives the rest.
     crack_fill, crack_detail: what the crack pixels take instead of ``image`` (H, W, C), plus
     ``crack_detail`` times the patches' detail above a Gaussian of ``CRACK_DETAIL_SIGMA`` px.
     device: where the patches are accumulated (``blend_patches``); the rest runs on the host.
@@ -263,8 +266,13 @@ def compose(
         residual = np.where(((wsum > 0) & ~hole)[:, :, None], image - blend, 0.0)
         fill = fill + harmonic_extension(residual, hole)
     if structure_sigma > 0:
-        fill = structure_texture(fill, image if structure is None else structure, hole,
-                                 structure_sigma, image, detail_gain, float(patch))
+        target = image if structure is None else structure
+        if copy_share is not None:
+            share = np.asarray(copy_share, np.float64)[hole][:, None]
+            target = target.astype(np.float64, copy=True)
+            target[hole] = share * fill + (1.0 - share) * target[hole]
+        fill = structure_texture(fill, target, hole, structure_sigma, image, detail_gain,
+                                 float(patch))
     if crack_width > 0:
         thin = (image if crack_fill is None else crack_fill)[hole]
         if crack_detail > 0:
@@ -316,6 +324,31 @@ def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.nd
         factor = np.clip(np.sqrt(expected / np.maximum(actual, 1e-12)), 1.0, gain)
         out = out + ((factor - 1.0)[:, :, None] * detail)[hole]
     return out
+
+
+def match_weight(shape: tuple[int, int], node_tops: np.ndarray, node_lefts: np.ndarray,
+                 ssd: np.ndarray, known: np.ndarray, patch: int, scale: float) -> np.ndarray:
+    """(H, W) share in [0, 1] of the copies' own structure: how well the chosen labels fit the
+    known paint of their nodes, spread over the image.
+
+    A node's fit is exp(-m / ``scale``), m its label's mean squared difference per known
+    pixel (``ssd`` (N,) summed over the node's ``known`` (N,) pixels and the channels). The
+    node's fit counts, at its centre, in proportion to its known pixels (a node with none says
+    nothing), and a Gaussian of one patch spreads the weighted mean into the hole: where the
+    paint repeats (flat colour fields, a regular texture) the labels fit almost exactly and the
+    weight is near 1; where no source fits (shading, unique structure) it falls towards 0.
+    """
+    centre = patch // 2
+    known = np.asarray(known, np.float64)
+    fit = np.exp(-(np.asarray(ssd, np.float64) / np.maximum(known, 1.0)) / scale)
+    share = known / (patch * patch)
+    num = np.zeros(shape)
+    den = np.zeros(shape)
+    np.add.at(num, (node_tops + centre, node_lefts + centre), share * fit)
+    np.add.at(den, (node_tops + centre, node_lefts + centre), share)
+    num = ndimage.gaussian_filter(num, float(patch), mode="constant")
+    den = ndimage.gaussian_filter(den, float(patch), mode="constant")
+    return np.where(den > 1e-9, num / np.maximum(den, 1e-12), 0.0)
 
 
 def crack_blend(patch_fill: np.ndarray, prefill: np.ndarray, hole: np.ndarray,

@@ -199,25 +199,35 @@ def detail_energy(image: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     return ((image - blurred) ** 2).sum(axis=2)
 
 
-#: Edge-aware expected detail: known pixels count by distance (Gaussian of half a patch) and by
-#: likeness of colour to the node (Gaussian of this RGB distance, on the smoothed pre-fill), so
-#: skin beside an eye, or a black collar beside a white ring, expects its own grain.
+#: Patch-level expected detail: a node expects the detail of the known patches near it (within
+#: two patches, Gaussian of one patch) whose mean colour is like its own (Gaussian of this RGB
+#: distance), so a node on a straight edge expects the detail of edge patches, not of edge
+#: pixels, and flat paint beside wood expects flat paint.
 TEXTURE_RANGE_SIGMA = 0.08
-TEXTURE_GUIDE_SIGMA = 2.0
 #: floor of the detail energy before its log: 8-bit quantisation noise, (0.5 / 255)^2 x 3
 DETAIL_FLOOR = 3 * (0.5 / 255) ** 2
+
+
+def patch_means(values: np.ndarray, patch: int) -> np.ndarray:
+    """Mean of ``values`` (H, W) or (H, W, C) over every ``patch`` x ``patch`` window, indexed
+    by the window's top-left corner: (H - patch + 1, W - patch + 1[, C])."""
+    integral = np.pad(values.astype(np.float64), ((1, 0), (1, 0)) + ((0, 0),) * (values.ndim - 2))
+    integral = integral.cumsum(0).cumsum(1)
+    total = (integral[patch:, patch:] - integral[:-patch, patch:] - integral[patch:, :-patch]
+             + integral[:-patch, :-patch])
+    return total / (patch * patch)
 
 
 def expected_detail(energy: np.ndarray, known: np.ndarray, guide: np.ndarray, rows: np.ndarray,
                     cols: np.ndarray, spatial_sigma: float, range_sigma: float, radius: int,
                     chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-bilateral mean of ``energy`` over known pixels around (``rows``, ``cols``).
+    """Cross-bilateral mean of ``energy`` over known positions around (``rows``, ``cols``).
 
     energy, known: (H, W); guide: (H, W, C) colours compared with the guide at each centre.
-    Weight of pixel p for centre c: known(p) * exp(-|p - c|^2 / 2 s^2) *
+    Weight of position p for centre c: known(p) * exp(-|p - c|^2 / 2 s^2) *
     exp(-|guide(p) - guide(c)|^2 / 2 r^2), on a stride-2 grid of offsets within ``radius``
     (an average needs no more). Returns the (N,) means and (N,) weight sums (0 = no known
-    pixel of the centre's colour within reach).
+    position of the centre's colour within reach).
     """
     offsets = np.arange(-radius, radius + 1, 2)
     dy, dx = (o.ravel() for o in np.meshgrid(offsets, offsets, indexing="ij"))
@@ -248,40 +258,37 @@ def texture_unary(image: np.ndarray, hole: np.ndarray, node_tops: np.ndarray,
 
     The masked SSD says nothing about a node's missing pixels, and a query pre-filled by a
     smooth guess favours smooth sources: lacunae then receive smudges. The paint around a
-    node tells how much fine detail it should hold: the detail energy of the known pixels
-    near it *and of its colour* (``expected_detail``: a cross-bilateral mean guided by the
-    smoothed pre-fill, within two patches; where no such pixel is in reach, the plain
-    Gaussian mean of width ~ a patch). A plain Gaussian reaches across edges: skin beside an
-    eye then expected eyelash detail and received dashes. A label whose RMS detail s differs
-    from the expected e is charged missing * (s - e)^2, a lower bound of the SSD its missing
-    pixels would have against a truth of RMS detail e.
+    node tells how much fine detail it should hold. A patch's detail d is the geometric mean,
+    over the patch, of the energy above a Gaussian of ``sigma`` (a few bright specks do not
+    make a flat patch "textured"). A node expects the d of the fully known patches near it
+    whose mean colour is like that of its own (pre-filled) patch: a cross-bilateral mean of
+    log d over top-left corners within two patches (``expected_detail``; where no such patch
+    is in reach, a plain Gaussian mean of width one patch, then the image's mean). Judged patch
+    against patch, a node on a straight edge expects the detail of edge patches (judged pixel
+    against pixel, it expected that of edge pixels, and patches dense with edges won). A label
+    whose d differs from the expected e is charged missing * (d - e)^2, a lower bound of the
+    SSD its missing pixels would have against a truth of RMS detail e.
     """
-    # log detail energy: a patch's geometric mean is not raised by a few bright specks (a
-    # plain mean let two highlights make a black patch "textured")
     energy = np.log(detail_energy(image, sigma) + DETAIL_FLOOR)
-    known = ~hole
-    centre = patch // 2
-    rows, cols = node_tops + centre, node_lefts + centre
-    expected_energy = np.zeros(len(rows))
+    log_detail = patch_means(energy, patch)                 # (H - p + 1, W - p + 1)
+    expected_log = np.zeros(len(node_tops))
     needed = np.flatnonzero(missing > 0)     # the term is zero for nodes with nothing missing
     if len(needed):
-        guide = ndimage.gaussian_filter(image.astype(np.float64),
-                                        (TEXTURE_GUIDE_SIGMA, TEXTURE_GUIDE_SIGMA, 0))
-        local, reach = expected_detail(energy, known, guide, rows[needed], cols[needed],
-                                       patch / 2, TEXTURE_RANGE_SIGMA, 2 * patch)
-        far = reach < 1e-3      # no known pixel of the node's colour within two patches
+        known = patch_means(hole.astype(np.float64), patch) == 0    # fully known patches
+        colour = patch_means(image, patch)
+        rows, cols = node_tops[needed], node_lefts[needed]
+        local, reach = expected_detail(log_detail, known, colour, rows, cols, float(patch),
+                                       TEXTURE_RANGE_SIGMA, 2 * patch)
+        far = reach < 1e-3      # no known patch of the node's colour within two patches
         if far.any():
             knownf = known.astype(np.float64)
-            num = ndimage.gaussian_filter(energy * knownf, float(patch))
+            num = ndimage.gaussian_filter(log_detail * knownf, float(patch))
             den = ndimage.gaussian_filter(knownf, float(patch))
-            fr, fc = rows[needed][far], cols[needed][far]
-            local[far] = num[fr, fc] / np.maximum(den[fr, fc], 1e-12)
-        expected_energy[needed] = local
-    expected = np.sqrt(np.exp(expected_energy))
-    # mean detail energy of every patch from an integral image, looked up at the labels
-    integral = np.pad(energy, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    b, r = label_tops + patch, label_lefts + patch
-    total = (integral[b, r] - integral[label_tops, r] - integral[b, label_lefts]
-             + integral[label_tops, label_lefts])
-    rms = np.sqrt(np.exp(total / (patch * patch)))
+            overall = log_detail[known].mean() if known.any() else log_detail.mean()
+            fr, fc = rows[far], cols[far]
+            local[far] = np.where(den[fr, fc] > 1e-6,
+                                  num[fr, fc] / np.maximum(den[fr, fc], 1e-12), overall)
+        expected_log[needed] = local
+    expected = np.sqrt(np.exp(expected_log))
+    rms = np.sqrt(np.exp(log_detail[label_tops, label_lefts]))
     return missing[:, None] * (rms - expected[:, None]) ** 2

@@ -12,7 +12,7 @@ import torch
 from patches import extract_patches
 
 from .candidates import SearchConfig, candidate_set, shortlist
-from .compose import COMPOSITIONS, compose
+from .compose import COMPOSITIONS, compose, match_weight
 from .context import Context, ContextConfig, build_context
 from .devices import Device
 from .energy import (
@@ -35,10 +35,14 @@ MAX_PASSES = 5
 MAX_LEVELS = 4
 
 #: Sources of the fill's low frequencies when ``structure_sigma`` > 0.
-STRUCTURES = ("prefill", "blend")
+STRUCTURES = ("prefill", "blend", "adaptive")
 
 #: What thin cracks keep: the pre-fill, or its average with the label mean.
 CRACK_FILLS = ("prefill", "mean")
+
+#: ``structure="adaptive"``: the fit scale (mean squared difference per known pixel, RGB
+#: summed) under which a label counts as an exact copy, about 8-bit rounding noise.
+EXACT_MATCH = 1e-5
 
 #: Label pixels of all nodes are cut once and shared by re-ranking and pruning below this size.
 PATCH_CACHE_BYTES = 256 << 20
@@ -74,12 +78,17 @@ class MRFConfig:
     #                               breaks some edges and specks flat paint (README: the
     #                               texture term); 0 = off
     crack_width: float = 2.0      # missing pixels this close (px) to known paint keep the pre-fill
-    structure_sigma: float = 2.0  # copy, > 0: fill's frequencies below this Gaussian (px)
+    structure_sigma: float = 1.0  # copy, > 0: fill's frequencies below this Gaussian (px)
     #                               from ``structure``, its detail from the patches
-    structure: str = "blend"      # the low frequencies: "prefill" or "blend" (label average)
+    structure: str = "adaptive"   # the low frequencies: "prefill", "blend" (label average) or
+    #                               "adaptive" (the label average where the chosen labels fit
+    #                               their nodes' known paint, the pre-fill where they do not,
+    #                               the copies' own where they fit exactly)
+    structure_match: float = 1e-3  # adaptive: mean squared difference per known pixel (summed
+    #                               over channels) at which a fit counts exp(-1)
     detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
-    crack_fill: str = "mean"      # cracks keep the "prefill" or its "mean" with the label blend
-    crack_detail: float = 0.5     # copy: cracks also take this share of the copied fine detail
+    crack_fill: str = "prefill"   # cracks keep the "prefill" or its "mean" with the label blend
+    crack_detail: float = 0.25    # copy: cracks also take this share of the copied fine detail
     levels: int = 1               # pyramid levels (mrf.pyramid): > 1 fills lacunae coarse to
     #                               fine; 1 = the single-resolution MRF
     coarse_passes: int = 5        # search passes of the coarse levels (at least ``passes``):
@@ -122,6 +131,8 @@ class MRFConfig:
             raise ValueError(f"crack fill must be one of {CRACK_FILLS}")
         if self.structure not in STRUCTURES:
             raise ValueError(f"structure must be one of {STRUCTURES}")
+        if not (np.isfinite(self.structure_match) and self.structure_match > 0):
+            raise ValueError("structure match must be a finite number > 0")
         if not (np.isfinite(self.texture_weight) and self.texture_weight >= 0):
             raise ValueError("texture weight must be a finite number >= 0")
         if self.passes > MAX_PASSES:
@@ -266,7 +277,7 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
     # the label average (the MRF's expectation: smoother, and closer than the pre-fill) when
     # the structure or the crack fill needs it
     label_mean = None
-    if (cfg.structure_sigma > 0 and cfg.structure == "blend"
+    if (cfg.structure_sigma > 0 and cfg.structure in ("blend", "adaptive")
             and cfg.composition == "copy") or (cfg.crack_width > 0 and cfg.crack_fill == "mean"):
         label_mean = _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
                             crack_width=0.0, structure_sigma=0.0, device=device)
@@ -279,16 +290,31 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
         return _blend(cfg, image, hole, lattice, kept_tops, kept_lefts, result,
                       crack_width=cfg.crack_width, structure_sigma=0.0, crack_fill=crack_fill,
                       device=device)
+    nodes = np.arange(lattice.n_nodes)
+    chosen_tops, chosen_lefts = kept_tops[nodes, result.labels], kept_lefts[nodes, result.labels]
     structure = label_mean if cfg.structure == "blend" else None
+    copy_share = None
+    if cfg.structure == "adaptive" and label_mean is not None:
+        # the label average where the chosen labels fit their nodes' known paint, the
+        # pre-fill where they do not; and where they fit exactly (the paint repeats), the
+        # copies' own structure (an average of several exact copies is blurred by the others)
+        ssd = masked_ssd(image, hole, lattice.tops, lattice.lefts, chosen_tops[:, None],
+                         chosen_lefts[:, None], patch, device=device)[:, 0]
+        known = patch * patch - lattice.missing
+        fit = match_weight(hole.shape, lattice.tops, lattice.lefts, ssd, known, patch,
+                           cfg.structure_match)[:, :, None]
+        structure = fit * label_mean + (1.0 - fit) * image
+        copy_share = match_weight(hole.shape, lattice.tops, lattice.lefts, ssd, known, patch,
+                                  EXACT_MATCH)
     # one label per node, pasted in pruning order (most confident first)
     rank = np.empty(lattice.n_nodes, dtype=np.int64)
     rank[order] = np.arange(lattice.n_nodes)
-    nodes = np.arange(lattice.n_nodes)
     return compose(image, hole, lattice.tops, lattice.lefts,
-                   kept_tops[nodes, result.labels], kept_lefts[nodes, result.labels], patch,
+                   chosen_tops, chosen_lefts, patch,
                    correction=cfg.correction, composition="copy", rank=rank,
                    seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width,
                    structure=structure, structure_sigma=cfg.structure_sigma,
+                   copy_share=copy_share,
                    detail_gain=cfg.detail_gain, crack_fill=crack_fill,
                    crack_detail=cfg.crack_detail, device=device)
 

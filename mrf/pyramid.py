@@ -71,20 +71,30 @@ def prefill_reach(cfg: MRFConfig, field_radius: int) -> int:
     patch, ``patch - 1`` px away at most, plus ``field_radius``: the IR's receptive field, 0
     for pixel and per-patch fields) and of their lattice neighbours (``patch_step`` further),
     whose shortlists NCMP couples to theirs; with ``texture_weight`` the texture term's
-    Gaussians (node centre + 4 patch widths + 4 px); each later pass queries with the previous
-    pass's fill, which carries the pre-fill that far again; with ``structure="prefill"`` the
-    composition's Gaussian of the pre-fill. With levels, the coarse level's reach (coarse px:
-    twice in fine px, plus the 2 px bicubic support) is added through ``guided_prefill``'s
+    known patches (the node's patch + 4 patch widths + a patch + 4 px); each later pass
+    queries with the previous pass's fill, which carries the pre-fill that far again; with
+    ``structure`` "prefill" or "adaptive" the composition's Gaussian of the pre-fill. With
+    levels, the coarse level's reach (coarse px: twice in fine px, plus the 2 px bicubic
+    support) is added through ``guided_prefill``'s
     Gaussian. Unbounded and left out: the texton k-means of the context model (global) and the
     IR of candidates next to other losses (3 px around them); both change the pixel's result
-    only through which candidates are found, not through what is compared.
+    only through which candidates are found, not through what is compared. Also left out, with
+    ``structure="adaptive"``: the fits of the chosen labels of nodes up to a Gaussian of one
+    patch (4 sigma) away, which weigh the pixel's structure (``compose.match_weight``); covering
+    them would more than double the band (and FSR's time) for a weight that far nodes move
+    little (tests/test_prefill.py measures it).
     """
     patch = cfg.patch_size
     query = patch - 1 + field_radius
     if cfg.texture_weight > 0:
-        query = max(query, patch // 2 + _gaussian_reach(float(patch)) + _gaussian_reach(1.0))
+        # the node's patch, known patches whose corners lie within a Gaussian of one patch
+        # (or two patches, the bilateral mean's radius) of its corner, their extent, and the
+        # 1-px Gaussian of the detail energy
+        query = max(query, 2 * (patch - 1) + max(_gaussian_reach(float(patch)), 2 * patch)
+                    + _gaussian_reach(1.0))
     reach = cfg.passes * (query + cfg.patch_step)
-    if cfg.composition == "copy" and cfg.structure_sigma > 0 and cfg.structure == "prefill":
+    if cfg.composition == "copy" and cfg.structure_sigma > 0 and \
+            cfg.structure in ("prefill", "adaptive"):
         reach = max(reach, _gaussian_reach(cfg.structure_sigma))
     if cfg.levels > 1:
         coarse = prefill_reach(coarse_config(cfg), field_radius)

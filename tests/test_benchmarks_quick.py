@@ -54,6 +54,20 @@ def test_quality_quick_runs_every_method_and_writes_json(tmp_path):
     assert (tmp_path / "quality_montage.png").is_file()
 
 
+def test_unseen_quick_scores_its_crops_and_refuses_unknown_cases(tmp_path):
+    _run_quick(tmp_path, "unseen.py", "--methods", "v32,biharmonic")
+    result = json.loads((tmp_path / "unseen.json").read_text())
+    assert [row["method"] for row in result["summary"]] == ["v32", "biharmonic"]
+    assert [im["image"] for im in result["images"]] == ["chelsea", "rocket"]
+    assert all(im["shape"] == [96, 96, 3] for im in result["images"])
+    assert (tmp_path / "unseen_lacunae.png").is_file()
+    bad = subprocess.run([sys.executable, "benchmarks/unseen.py", "--quick", "--out",
+                          str(tmp_path), "--cases", "nosuchcase"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode != 0 and "unknown cases" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_frontier_quick_scores_the_grid_and_its_pareto_front(tmp_path):
     _run_quick(tmp_path, "frontier.py")
     result = json.loads((tmp_path / "frontier.json").read_text())

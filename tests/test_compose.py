@@ -330,65 +330,87 @@ def test_harmonic_correction_removes_a_brightness_offset_in_copy_mode():
 
 
 def _slow_texture_unary(image, hole, node_tops, node_lefts, missing, label_tops, label_lefts,
-                        patch):
-    """The texture term written out pixel by pixel (see ``texture_unary``)."""
-    from mrf.energy import DETAIL_FLOOR, TEXTURE_GUIDE_SIGMA, TEXTURE_RANGE_SIGMA
+                        patch, fallbacks=None):
+    """The texture term written out patch by patch (see ``texture_unary``); ``fallbacks``, a
+    list, receives the nodes that had no known patch of their colour in reach."""
+    from mrf.energy import DETAIL_FLOOR, TEXTURE_RANGE_SIGMA
 
     image = image.astype(np.float64)
     detail = ((image - ndimage.gaussian_filter(image, (1, 1, 0))) ** 2).sum(2)
     log_energy = np.log(detail + DETAIL_FLOOR)
-    guide = ndimage.gaussian_filter(image, (TEXTURE_GUIDE_SIGMA, TEXTURE_GUIDE_SIGMA, 0))
     h, w = hole.shape
-    radius, s_sigma = 2 * patch, patch / 2
-    plain_num = ndimage.gaussian_filter(log_energy * ~hole, float(patch))
-    plain_den = ndimage.gaussian_filter((~hole).astype(float), float(patch))
+    radius = 2 * patch
+
+    def log_detail(t, l):
+        return log_energy[t:t + patch, l:l + patch].mean()
+
+    def colour(t, l):
+        return image[t:t + patch, l:l + patch].reshape(-1, 3).mean(0)
+
+    # the fallback: plain Gaussian mean (sigma one patch) over the fully known patches
+    corners = np.zeros((h - patch + 1, w - patch + 1))
+    known = np.zeros_like(corners)
+    for t in range(h - patch + 1):
+        for l in range(w - patch + 1):
+            corners[t, l] = log_detail(t, l)
+            known[t, l] = not hole[t:t + patch, l:l + patch].any()
+    plain_num = ndimage.gaussian_filter(corners * known, float(patch))
+    plain_den = ndimage.gaussian_filter(known, float(patch))
     out = np.zeros(label_tops.shape)
     for i in range(len(node_tops)):
         if missing[i] == 0:
             continue
-        cy, cx = node_tops[i] + patch // 2, node_lefts[i] + patch // 2
+        t0, l0 = node_tops[i], node_lefts[i]
         num = den = 0.0
-        for y in range(cy - radius, cy + radius + 1, 2):
-            for x in range(cx - radius, cx + radius + 1, 2):
-                if not (0 <= y < h and 0 <= x < w) or hole[y, x]:
+        for t in range(t0 - radius, t0 + radius + 1, 2):
+            for l in range(l0 - radius, l0 + radius + 1, 2):
+                if not (0 <= t <= h - patch and 0 <= l <= w - patch) or \
+                        hole[t:t + patch, l:l + patch].any():
                     continue
-                weight = (np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * s_sigma ** 2))
-                          * np.exp(-((guide[y, x] - guide[cy, cx]) ** 2).sum()
+                weight = (np.exp(-((t - t0) ** 2 + (l - l0) ** 2) / (2 * patch ** 2))
+                          * np.exp(-((colour(t, l) - colour(t0, l0)) ** 2).sum()
                                    / (2 * TEXTURE_RANGE_SIGMA ** 2)))
-                num, den = num + weight * log_energy[y, x], den + weight
-        mean = num / den if den >= 1e-3 else plain_num[cy, cx] / plain_den[cy, cx]
+                num, den = num + weight * log_detail(t, l), den + weight
+        if den >= 1e-3:
+            mean = num / den
+        else:
+            mean = plain_num[t0, l0] / plain_den[t0, l0]
+            if fallbacks is not None:
+                fallbacks.append(i)
         expected = np.sqrt(np.exp(mean))
         for k in range(label_tops.shape[1]):
-            t, l = label_tops[i, k], label_lefts[i, k]
-            rms = np.sqrt(np.exp(log_energy[t:t + patch, l:l + patch].mean()))
+            rms = np.sqrt(np.exp(log_detail(label_tops[i, k], label_lefts[i, k])))
             out[i, k] = missing[i] * (rms - expected) ** 2
     return out
 
 
 def test_texture_unary_against_its_definition():
-    """Per node: expected detail = exp of the cross-bilateral mean (distance and colour of the
-    smoothed image, stride-2 offsets within two patches) of the known pixels' log detail
-    energy, or the plain Gaussian mean where no known pixel of the node's colour is in reach;
-    per label: exp of its mean log detail energy; cost = missing * (rms - expected)^2."""
+    """Per node: expected detail = exp of the cross-bilateral mean (distance of the top-left
+    corners, mean colour of the patches; stride-2 offsets within two patches) of the log detail
+    of the fully known patches, or their plain Gaussian mean where no known patch of the node's
+    colour is in reach; per label: exp of its mean log detail energy; cost = missing * (rms -
+    expected)^2."""
     from mrf.energy import texture_unary
 
     rng = np.random.default_rng(3)
     image = rng.random((48, 48, 3)).astype(np.float32)
     image[:, :24] = ndimage.gaussian_filter(image[:, :24], (3, 3, 0))   # smooth half
-    image[40:, 40:] = [1.0, 0.0, 1.0]            # a colour found nowhere else, near a node
+    image[36:, 36:] = [1.0, 0.0, 1.0]            # a colour found nowhere else, near a node
     hole = np.zeros((48, 48), bool)
     hole[20:30, 30:40] = True
-    hole[36:, 36:] = True                         # the node at (41, 41) has no known pixel
+    hole[34:, 34:] = True                         # the node at (40, 40) has no known patch
     patch = 7                                     # of its colour in reach: plain mean
-    node_tops, node_lefts = np.array([18, 26, 5, 38]), np.array([30, 36, 3, 38])
+    node_tops, node_lefts = np.array([18, 26, 5, 40]), np.array([30, 36, 3, 40])
     missing = np.array([25, 12, 0, 40])
     label_tops = rng.integers(0, 48 - patch, (4, 5))
     label_lefts = rng.integers(0, 48 - patch, (4, 5))
     args = (image, hole, node_tops, node_lefts, missing, label_tops, label_lefts, patch)
-    np.testing.assert_allclose(texture_unary(*args), _slow_texture_unary(*args), rtol=1e-6,
-                               atol=1e-12)
+    fallbacks: list[int] = []
+    expected = _slow_texture_unary(*args, fallbacks=fallbacks)
+    assert fallbacks == [3]                       # both branches are exercised
+    np.testing.assert_allclose(texture_unary(*args), expected, rtol=1e-6, atol=1e-12)
     # a textured node prefers a textured source to a smooth one
-    textured_src = texture_unary(image, hole, node_tops[:1], node_lefts[:1], missing[:1],
+    textured_src = texture_unary(image, hole, node_tops[1:2], node_lefts[1:2], missing[1:2],
                                  np.array([[5, 5]]), np.array([[36, 5]]), patch)[0]
     assert textured_src[0] < textured_src[1]
 
@@ -410,6 +432,26 @@ def test_texture_unary_expects_the_detail_of_paint_of_the_nodes_colour():
                           np.array([[2, 2]]), np.array([[2, 28]]), patch)[0]
     busy_source, flat_source = costs
     assert flat_source < busy_source, costs
+
+
+def test_texture_unary_on_a_straight_edge_prefers_a_straight_edge():
+    """A lacuna on the straight edge of a flat square (a synthetic painting): the node expects
+    the detail of the known *patches* of its colour, edge patches, so the same straight edge
+    further along costs far less than a thin bar (two edges in one patch). Judged pixel by
+    pixel (the term's second form) the node expected the detail of edge *pixels*, the bar won
+    and the square's edge was bent."""
+    from mrf.energy import texture_unary
+
+    size, patch = 64, 9
+    image = np.full((size, size, 3), 0.2, np.float32)
+    image[20:44, 4:56] = [1.0, 0.85, 0.1]          # a flat yellow square on flat grey
+    image[50:53, 20:40] = [1.0, 0.85, 0.1]         # a thin yellow bar
+    hole = np.zeros((size, size), bool)
+    hole[15:26, 18:30] = True                      # a lacuna on the square's top edge
+    costs = texture_unary(image, hole, np.array([16]), np.array([20]), np.array([60]),
+                          np.array([[16, 47]]), np.array([[36, 26]]), patch)[0]
+    straight_edge, bar = costs
+    assert straight_edge < 0.01 * bar, costs
 
 
 def test_texture_unary_is_not_fooled_by_a_few_specks():
@@ -454,9 +496,10 @@ def test_run_options_reach_the_inpainter():
     default = result()
     for change in (dict(composition="blend"), dict(prefill="telea"), dict(crack_width=0.0),
                    dict(texture_weight=100.0), dict(seam_smooth=0),
-                   dict(structure_sigma=0.0), dict(structure_sigma=1.0),
-                   dict(structure="prefill"), dict(detail_gain=1.5),
-                   dict(crack_fill="prefill"), dict(crack_detail=0.0)):
+                   dict(structure_sigma=0.0), dict(structure_sigma=2.0),
+                   dict(structure="prefill"), dict(structure="blend"),
+                   dict(structure_match=1.0), dict(detail_gain=1.5),
+                   dict(crack_fill="mean"), dict(crack_detail=0.0)):
         other = result(**change)
         assert np.array_equal(other[~mask], image[~mask])
         assert np.abs(other.astype(int) - default).max() > 0, change
@@ -742,3 +785,83 @@ def test_first_owner_on_a_tall_image_is_sequential_pasting():
     assert owned.sum() == np.count_nonzero(np.bincount(
         (tops[:, None] + np.arange(patch)).repeat(patch, 1).ravel() * 12
         + np.tile(lefts[:, None] + np.arange(patch), patch).ravel()))
+
+
+def _slow_match_weight(shape, node_tops, node_lefts, ssd, known, patch, scale):
+    """``match_weight`` written out: every node's fit, weighted by its known share and a
+    Gaussian of one patch (scipy's: truncated at 4 sigma, zero outside the image) around its
+    centre, averaged at every pixel."""
+    radius = int(4.0 * patch + 0.5)
+    taps = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2.0 * patch ** 2))
+    taps /= taps.sum()
+    num, den = np.zeros(shape), np.zeros(shape)
+    for t, l, s, k in zip(node_tops, node_lefts, ssd, known):
+        cy, cx = t + patch // 2, l + patch // 2
+        fit = np.exp(-(s / max(k, 1.0)) / scale)
+        for y in range(shape[0]):
+            for x in range(shape[1]):
+                dy, dx = y - cy, x - cx
+                if abs(dy) <= radius and abs(dx) <= radius:
+                    g = taps[dy + radius] * taps[dx + radius] * k / patch ** 2
+                    num[y, x] += g * fit
+                    den[y, x] += g
+    return np.where(den > 1e-9, num / np.maximum(den, 1e-12), 0.0)
+
+
+def test_match_weight_against_its_definition():
+    from mrf.compose import match_weight
+
+    rng = np.random.default_rng(5)
+    patch, shape = 5, (30, 40)
+    tops, lefts = rng.integers(0, 26, 12), rng.integers(0, 36, 12)
+    tops[1], lefts[1] = tops[0], lefts[0]           # two nodes on one centre add up
+    known = rng.integers(0, 26, 12).astype(float)
+    known[2] = 0                                     # a node with no known pixel says nothing
+    ssd = rng.random(12) * 0.05 * known
+    weight = match_weight(shape, tops, lefts, ssd, known, patch, 1e-3)
+    np.testing.assert_allclose(weight, _slow_match_weight(shape, tops, lefts, ssd, known, patch,
+                                                          1e-3), atol=1e-10)
+    assert weight.min() >= 0 and weight.max() <= 1
+
+
+def _squares_and_noise(size: int = 72):
+    """Left: flat squares on a flat ground (paint that repeats exactly); right: noise (no source
+    fits it)."""
+    rng = np.random.default_rng(2)
+    image = np.empty((size, size, 3), np.float32)
+    image[:] = [0.2, 0.2, 0.22]
+    for top in (6, 30, 54):
+        image[top:top + 12, 8:26] = [0.95, 0.8, 0.1]
+    image[:, 36:] = 0.5 + 0.25 * rng.uniform(-1, 1, (size, size - 36, 3))
+    hole = np.zeros((size, size), bool)
+    hole[26:38, 12:22] = True          # on the top edge of the middle square
+    hole[30:42, 50:62] = True          # in the noise
+    return image, hole
+
+
+def test_adaptive_structure_copies_where_paint_repeats_and_keeps_the_prefill_where_not():
+    """Where exact sources exist (the square's edge) the copied structure rebuilds the edge
+    that the smooth pre-fill blurs, and adaptive takes it; where no source fits (noise) adaptive
+    keeps the pre-fill's low frequencies: its fill there is the "prefill" structure's."""
+    truth, hole = _squares_and_noise()
+    filled = prefill(truth, hole, method="fsr")
+    square, noise = hole.copy(), hole.copy()
+    square[:, 36:] = False
+    noise[:, :36] = False
+
+    def fill(structure):
+        cfg = MRFConfig(structure=structure, structure_sigma=1.0, crack_fill="prefill",
+                        crack_detail=0.0, use_context=False)
+        out = inpaint_mrf(filled, hole, None, cfg).image
+        np.testing.assert_array_equal(out[~hole], filled[~hole])
+        return out
+
+    blend, pre, adaptive = fill("blend"), fill("prefill"), fill("adaptive")
+
+    def error(out):
+        return float(((out - truth)[square] ** 2).mean())
+
+    assert error(pre) > 2 * error(blend), (error(pre), error(blend))   # the pre-fill blurs
+    assert error(adaptive) <= 1.1 * error(blend) + 1e-6, (error(adaptive), error(blend))
+    assert np.abs(blend - pre)[noise].max() > 0.05
+    assert np.abs(adaptive - pre)[noise].max() < 0.02 * np.abs(blend - pre)[noise].max()

@@ -149,6 +149,25 @@ def test_more_passes_levels_and_the_texture_term_widen_the_reach():
     assert prefill_reach(MRFConfig(texture_weight=1.0), RF_RADIUS) > 4 * MRFConfig().patch_size
 
 
+def _owned_results(cfg, colour, hole, own, monkeypatch):
+    """The owned losses' result with the foreign losses' cheap fill real and magenta."""
+    inpainter = inpainter_module.RegionInpainter(cfg, inpainter_module.torch.device("cpu"),
+                                                 use_gpu=False)
+    real = context_module.telea_fill
+
+    def magenta(u8, hole, radius=3):
+        out = u8.copy()
+        out[hole] = (255, 0, 255)
+        return out
+
+    results = {}
+    for name, fill in (("telea", real), ("magenta", magenta)):
+        monkeypatch.setattr(context_module, "telea_fill", fill)
+        results[name] = inpainter.inpaint(colour, hole, own=own)[0][own]
+    monkeypatch.setattr(context_module, "telea_fill", real)
+    return results
+
+
 def test_the_owned_losses_result_does_not_depend_on_the_cheap_fill(monkeypatch):
     """End to end on one window, with the pixel descriptor and no context model: the texton
     k-means of the context model and the IR of candidates next to any loss read the whole
@@ -156,12 +175,18 @@ def test_the_owned_losses_result_does_not_depend_on_the_cheap_fill(monkeypatch):
     pre-fill near it. The foreign losses' cheap fill replaced by magenta then leaves the owned
     losses' result bit for bit. With the band narrowed by ``FSR_CONTEXT`` (what the MRF reads,
     without the window FSR fills it from), magenta enters the owned nodes' queries through
-    FSR and the result moves."""
+    FSR and the result moves. The adaptive structure (the default) also weighs each pixel by
+    the label fits of nodes up to 36 px away, beyond the band: there the result may move, by
+    little; with ``structure="blend"`` nothing reaches beyond the band."""
     image = _image()
     own, foreign = _owned_and_foreign()
     hole = own | foreign
     colour = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    cfg = RunConfig(descriptor="none", workers=1, use_context=False)
+    default = RunConfig(descriptor="none", workers=1, use_context=False)
+    assert default.structure == "adaptive"
+    adaptive = _owned_results(default, colour, hole, own, monkeypatch)
+    np.testing.assert_allclose(adaptive["telea"], adaptive["magenta"], atol=1 / 255)
+    cfg = RunConfig(descriptor="none", workers=1, use_context=False, structure="blend")
     inpainter = inpainter_module.RegionInpainter(cfg, inpainter_module.torch.device("cpu"),
                                                  use_gpu=False)
     band = inpainter.prefill_band
