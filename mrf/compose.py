@@ -326,13 +326,30 @@ def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.nd
     return out
 
 
+def noise_variance(image: np.ndarray, hole: np.ndarray) -> float:
+    """Noise variance per channel of the known paint, after Immerkaer (1996) made robust: the
+    response r to [[1,-2,1],[-2,4,-2],[1,-2,1]] (zero on planes; 6 sigma for white noise of
+    sigma) over 3x3 neighbourhoods without a missing pixel; sigma = median |r| / (0.6745 x 6),
+    the median so that edges and sparse texture do not count as noise. image (H, W, C)."""
+    kernel = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    inside = ndimage.binary_erosion(~hole, np.ones((3, 3)), border_value=0)
+    if not inside.any():
+        return 0.0
+    response = [ndimage.convolve(image[:, :, c].astype(np.float64), kernel, mode="mirror")[inside]
+                for c in range(image.shape[2])]
+    sigma = np.median(np.abs(np.concatenate(response))) / (0.6745 * 6.0)
+    return float(sigma ** 2)
+
+
 def match_weight(shape: tuple[int, int], node_tops: np.ndarray, node_lefts: np.ndarray,
-                 ssd: np.ndarray, known: np.ndarray, patch: int, scale: float) -> np.ndarray:
+                 ssd: np.ndarray, known: np.ndarray, patch: int, scale: float,
+                 floor: float = 0.0) -> np.ndarray:
     """(H, W) share in [0, 1] of the copies' own structure: how well the chosen labels fit the
     known paint of their nodes, spread over the image.
 
-    A node's fit is exp(-m / ``scale``), m its label's mean squared difference per known
-    pixel (``ssd`` (N,) summed over the node's ``known`` (N,) pixels and the channels). The
+    A node's fit is exp(-max(m - ``floor``, 0) / ``scale``), m its label's mean squared
+    difference per known pixel (``ssd`` (N,) summed over the node's ``known`` (N,) pixels and
+    the channels; ``floor``: what a perfect source scores in noisy paint). The
     node's fit counts, at its centre, in proportion to its known pixels (a node with none says
     nothing), and a Gaussian of one patch spreads the weighted mean into the hole: where the
     paint repeats (flat colour fields, a regular texture) the labels fit almost exactly and the
@@ -340,7 +357,8 @@ def match_weight(shape: tuple[int, int], node_tops: np.ndarray, node_lefts: np.n
     """
     centre = patch // 2
     known = np.asarray(known, np.float64)
-    fit = np.exp(-(np.asarray(ssd, np.float64) / np.maximum(known, 1.0)) / scale)
+    msd = np.asarray(ssd, np.float64) / np.maximum(known, 1.0)
+    fit = np.exp(-np.maximum(msd - floor, 0.0) / scale)
     share = known / (patch * patch)
     num = np.zeros(shape)
     den = np.zeros(shape)

@@ -12,7 +12,7 @@ import torch
 from patches import extract_patches
 
 from .candidates import SearchConfig, candidate_set, shortlist
-from .compose import COMPOSITIONS, compose, match_weight
+from .compose import COMPOSITIONS, compose, match_weight, noise_variance
 from .context import Context, ContextConfig, build_context
 from .devices import Device
 from .energy import (
@@ -301,8 +301,10 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
         ssd = masked_ssd(image, hole, lattice.tops, lattice.lefts, chosen_tops[:, None],
                          chosen_lefts[:, None], patch, device=device)[:, 0]
         known = patch * patch - lattice.missing
+        # a perfect source in noisy paint still differs by twice the noise, in every channel
+        floor = 2.0 * image.shape[2] * noise_variance(image, hole)
         fit = match_weight(hole.shape, lattice.tops, lattice.lefts, ssd, known, patch,
-                           cfg.structure_match)[:, :, None]
+                           cfg.structure_match, floor)[:, :, None]
         structure = fit * label_mean + (1.0 - fit) * image
         copy_share = match_weight(hole.shape, lattice.tops, lattice.lefts, ssd, known, patch,
                                   EXACT_MATCH)

@@ -832,7 +832,8 @@ def _squares_and_noise(size: int = 72):
     image[:] = [0.2, 0.2, 0.22]
     for top in (6, 30, 54):
         image[top:top + 12, 8:26] = [0.95, 0.8, 0.1]
-    image[:, 36:] = 0.5 + 0.25 * rng.uniform(-1, 1, (size, size - 36, 3))
+    # (a minority of the pixels: the noise estimate, a median, sees the flat paint's)
+    image[:, 44:] = 0.5 + 0.25 * rng.uniform(-1, 1, (size, size - 44, 3))
     hole = np.zeros((size, size), bool)
     hole[26:38, 12:22] = True          # on the top edge of the middle square
     hole[30:42, 50:62] = True          # in the noise
@@ -865,3 +866,40 @@ def test_adaptive_structure_copies_where_paint_repeats_and_keeps_the_prefill_whe
     assert error(adaptive) <= 1.1 * error(blend) + 1e-6, (error(adaptive), error(blend))
     assert np.abs(blend - pre)[noise].max() > 0.05
     assert np.abs(adaptive - pre)[noise].max() < 0.02 * np.abs(blend - pre)[noise].max()
+
+
+def test_adaptive_structure_passes_its_scales_and_the_noise_floor(monkeypatch):
+    """The fit of the chosen labels is judged at ``structure_match`` above the noise floor (twice
+    the known paint's noise variance per channel), the exact-copy share at ``EXACT_MATCH``
+    with no floor: a scale off by any factor changes which paint counts as fitting."""
+    import mrf.inpainter as inpainter
+    from mrf.compose import match_weight, noise_variance
+
+    truth, hole = _squares_and_noise()
+    truth = truth + np.random.default_rng(6).normal(0, 0.01, truth.shape).astype(np.float32)
+    filled = prefill(np.clip(truth, 0, 1), hole, method="fsr")
+    calls = []
+
+    def recording(*args):
+        calls.append(args[6:])
+        return match_weight(*args)
+
+    monkeypatch.setattr(inpainter, "match_weight", recording)
+    inpaint_mrf(filled, hole, None, MRFConfig(structure_match=0.0123, use_context=False))
+    floor = 2.0 * 3 * noise_variance(filled, hole)
+    assert floor > 0
+    assert calls == [(0.0123, pytest.approx(floor)), (inpainter.EXACT_MATCH,)]
+
+
+def test_noise_variance_of_white_noise_and_of_a_plane():
+    from mrf.compose import noise_variance
+
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[:80, :80]
+    plane = np.repeat((0.2 + 0.003 * y + 0.002 * x)[:, :, None], 3, 2)
+    hole = np.zeros((80, 80), bool)
+    hole[30:50, 30:50] = True
+    assert noise_variance(plane, hole) == pytest.approx(0.0, abs=1e-12)
+    noisy = plane + rng.normal(0, 0.02, plane.shape)
+    noisy[hole] = 5.0                           # missing pixels are never read
+    assert noise_variance(noisy, hole) == pytest.approx(0.02 ** 2, rel=0.1)

@@ -149,22 +149,19 @@ def test_more_passes_levels_and_the_texture_term_widen_the_reach():
     assert prefill_reach(MRFConfig(texture_weight=1.0), RF_RADIUS) > 4 * MRFConfig().patch_size
 
 
-def _owned_results(cfg, colour, hole, own, monkeypatch):
+def _magenta(u8, hole, radius=3):
+    out = u8.copy()
+    out[hole] = (255, 0, 255)
+    return out
+
+
+def _owned_results(inpainter, colour, hole, own, monkeypatch):
     """The owned losses' result with the foreign losses' cheap fill real and magenta."""
-    inpainter = inpainter_module.RegionInpainter(cfg, inpainter_module.torch.device("cpu"),
-                                                 use_gpu=False)
-    real = context_module.telea_fill
-
-    def magenta(u8, hole, radius=3):
-        out = u8.copy()
-        out[hole] = (255, 0, 255)
-        return out
-
     results = {}
-    for name, fill in (("telea", real), ("magenta", magenta)):
-        monkeypatch.setattr(context_module, "telea_fill", fill)
-        results[name] = inpainter.inpaint(colour, hole, own=own)[0][own]
-    monkeypatch.setattr(context_module, "telea_fill", real)
+    for name, fill in (("telea", context_module.telea_fill), ("magenta", _magenta)):
+        with monkeypatch.context() as patched:
+            patched.setattr(context_module, "telea_fill", fill)
+            results[name] = inpainter.inpaint(colour, hole, own=own)[0][own]
     return results
 
 
@@ -182,28 +179,23 @@ def test_the_owned_losses_result_does_not_depend_on_the_cheap_fill(monkeypatch):
     own, foreign = _owned_and_foreign()
     hole = own | foreign
     colour = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    default = RunConfig(descriptor="none", workers=1, use_context=False)
-    assert default.structure == "adaptive"
-    adaptive = _owned_results(default, colour, hole, own, monkeypatch)
-    np.testing.assert_allclose(adaptive["telea"], adaptive["magenta"], atol=1 / 255)
-    cfg = RunConfig(descriptor="none", workers=1, use_context=False, structure="blend")
-    inpainter = inpainter_module.RegionInpainter(cfg, inpainter_module.torch.device("cpu"),
-                                                 use_gpu=False)
-    band = inpainter.prefill_band
+    def inpainter(**kw):
+        cfg = RunConfig(descriptor="none", workers=1, use_context=False, **kw)
+        return inpainter_module.RegionInpainter(cfg, inpainter_module.torch.device("cpu"),
+                                                use_gpu=False)
+
+    adaptive = inpainter()
+    assert adaptive.cfg.structure == "adaptive"
+    moved = _owned_results(adaptive, colour, hole, own, monkeypatch)
+    np.testing.assert_allclose(moved["telea"], moved["magenta"], atol=1 / 255)
+    blend = inpainter(structure="blend")
+    band = blend.prefill_band
     assert (hole & ~inpainter_module.prefill_needed(hole, own, band)).any()
-    real = context_module.telea_fill
-
-    def magenta(u8, hole, radius=3):
-        out = u8.copy()
-        out[hole] = (255, 0, 255)
-        return out
-
     results = {}
-    for name, fill in (("telea", real), ("magenta", magenta)):
-        monkeypatch.setattr(context_module, "telea_fill", fill)
-        for width in (band, band - FSR_CONTEXT):
-            inpainter.prefill_band = width
-            results[name, width] = inpainter.inpaint(colour, hole, own=own)[0][own]
+    for width in (band, band - FSR_CONTEXT):
+        blend.prefill_band = width
+        for name, values in _owned_results(blend, colour, hole, own, monkeypatch).items():
+            results[name, width] = values
     np.testing.assert_array_equal(results["telea", band], results["magenta", band])
     narrow = band - FSR_CONTEXT
     assert np.abs(results["telea", narrow] - results["magenta", narrow]).mean() > 0.5 / 255
