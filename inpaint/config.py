@@ -75,8 +75,11 @@ class RunConfig:
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must lie in 0..{MAX_SEED}")
         for name in ("crack_width", "texture_weight"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0, "
+                                 f"got {value!r}")
         if self.prefill not in PREFILLS:
             raise ValueError(f"prefill must be one of {PREFILLS}")
         if self.ir_dtype not in ("float32", "float16"):

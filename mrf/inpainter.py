@@ -48,6 +48,13 @@ EXACT_MATCH = 1e-5
 PATCH_CACHE_BYTES = 256 << 20
 
 
+#: MRFConfig fields that must be numbers (checked before their ranges).
+_NUMBERS = ("patch_size", "patch_step", "shortlist", "labels", "iterations", "passes",
+            "mostly_missing_fraction", "candidate_stride", "temperature", "pairwise_weight",
+            "blend_power", "seam_smooth", "texture_weight", "crack_width", "structure_sigma",
+            "structure_match", "detail_gain", "crack_detail", "levels", "coarse_passes")
+
+
 @dataclass(frozen=True)
 class MRFConfig:
     """Parameters of the MRF inpainter (see README for what each one changes). The defaults
@@ -98,6 +105,11 @@ class MRFConfig:
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
 
     def __post_init__(self) -> None:
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            # a string or None from Python code: one clear line, not numpy's TypeError below
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"{name.replace('_', ' ')} must be a number, got {value!r}")
         if self.patch_size < 3:
             raise ValueError("patch size must be at least 3")
         if not 0 < self.patch_step < self.patch_size:

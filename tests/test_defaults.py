@@ -94,3 +94,17 @@ def test_readme_run_options_table_states_the_run_defaults():
             assert stated == str(default), (option, stated, default)
         checked += 1
     assert checked >= 15, checked
+
+
+@pytest.mark.parametrize("field", ["structure_match", "texture_weight", "crack_width",
+                                   "patch_size", "temperature"])
+@pytest.mark.parametrize("value", ["0.01", None, True])
+def test_a_non_number_option_from_python_gets_one_clear_error(field, value):
+    """RunConfig and MRFConfig built from Python with a string, None or a bool where a number
+    belongs say so in one line (numpy's TypeError said nothing of the option)."""
+    with pytest.raises(ValueError, match=rf"^{field.replace('_', ' ')} must be a number, got "):
+        MRFConfig(**{field: value})
+    if field in ("structure_match", "texture_weight", "crack_width"):   # passed through as is
+        said = rf"{field.replace('_', ' ')} must be a (finite )?number"
+        with pytest.raises(ValueError, match=said):
+            RunConfig(**{field: value}).mrf_config(use_gpu=False)
