@@ -6,7 +6,6 @@ product's); the CLI (``cli.py``) takes every option default, and the ``--help`` 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from mrf import ContextConfig, MRFConfig, SearchConfig
@@ -74,12 +73,6 @@ class RunConfig:
             raise ValueError("workers must be 0 (one per core) or more")
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must lie in 0..{MAX_SEED}")
-        for name in ("crack_width", "texture_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name.replace('_', ' ')} must be a finite number >= 0, "
-                                 f"got {value!r}")
         if self.prefill not in PREFILLS:
             raise ValueError(f"prefill must be one of {PREFILLS}")
         if self.ir_dtype not in ("float32", "float16"):

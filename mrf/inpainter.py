@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
@@ -46,13 +46,6 @@ EXACT_MATCH = 1e-5
 
 #: Label pixels of all nodes are cut once and shared by re-ranking and pruning below this size.
 PATCH_CACHE_BYTES = 256 << 20
-
-
-#: MRFConfig fields that must be numbers (checked before their ranges).
-_NUMBERS = ("patch_size", "patch_step", "shortlist", "labels", "iterations", "passes",
-            "mostly_missing_fraction", "candidate_stride", "temperature", "pairwise_weight",
-            "blend_power", "seam_smooth", "texture_weight", "crack_width", "structure_sigma",
-            "structure_match", "detail_gain", "crack_detail", "levels", "coarse_passes")
 
 
 @dataclass(frozen=True)
@@ -105,7 +98,9 @@ class MRFConfig:
     search: SearchConfig = field(default_factory=SearchConfig)   # FAISS index settings
 
     def __post_init__(self) -> None:
-        for name in _NUMBERS:
+        # the numeric fields (annotations are strings under ``from __future__ import
+        # annotations``), checked before their ranges
+        for name in (f.name for f in fields(self) if f.type in ("int", "float")):
             value = getattr(self, name)
             # a string or None from Python code: one clear line, not numpy's TypeError below
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
