@@ -370,8 +370,13 @@ def mrf_options(func):
                            "0-1 scale) at which a label's fit counts exp(-1); smaller trusts "
                            "copies less."),
         config_option("--detail-gain", field="detail_gain", type=click.FloatRange(1),
-                      help="Copied detail fainter than the paint around it is raised up to "
-                           "this factor (needs --structure-sigma > 0; 1 = off)."),
+                      help="Copied detail fainter than the paint around it is raised by up "
+                           "to this factor (exact copies are left as they are; acts with "
+                           "--structure-sigma > 0; 1 = off)."),
+        config_option("--detail-damp", field="detail_damp", type=click.FloatRange(0, 1),
+                      help="Copied detail stronger than the paint around it is lowered, down "
+                           "to this factor (grain copied from busier paint; exact copies are "
+                           "left as they are; acts with --structure-sigma > 0; 1 = off)."),
         config_option("--crack-fill", field="crack_fill", type=click.Choice(["prefill", "mean"]),
                       help="What pixels within --crack-width take: the pre-fill, or its mean "
                            "with the average of the kept labels."),
@@ -405,7 +410,8 @@ def mrf_options(func):
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
                 passes, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
-                structure_sigma, structure, structure_match, detail_gain, crack_fill,
+                structure_sigma, structure, structure_match, detail_gain, detail_damp,
+                crack_fill,
                 crack_detail, unary, no_context, ir_dtype, seed, memory_budget, window, margin,
                 workers=1):
     from inpaint.config import RunConfig
@@ -420,6 +426,7 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
                          seam_smooth=seam_smooth, texture_weight=texture_weight,
                          structure_sigma=structure_sigma, structure=structure,
                          structure_match=structure_match, detail_gain=detail_gain,
+                         detail_damp=detail_damp,
                          crack_fill=crack_fill, crack_detail=crack_detail, unary=unary,
                          use_context=not no_context, ir_dtype=ir_dtype, seed=seed,
                          memory_budget=parse_size(memory_budget), window=window, margin=margin,

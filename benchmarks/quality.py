@@ -173,7 +173,8 @@ def methods(selected: list[str] | None, overrides: dict,
              # the unary's texture term, an option (issue 10; README: the texture term)
              "v128_texture_term": ours("v128", {"texture_weight": 20.0, **overrides}),
              # the defaults before the adaptive structure: the label average below 2 px, cracks
-             # the mean of the pre-fill and the label average plus half the copied grain
+             # the mean of the pre-fill and the label average plus half the copied grain (with
+             # today's grain: the sources' detail, matched by the detail gain and damp)
              "v128_split_blend": ours("v128", {"structure": "blend", "structure_sigma": 2.0,
                                                "crack_fill": "mean", "crack_detail": 0.5,
                                                **overrides}),

@@ -1,10 +1,12 @@
 """Inpainting on images no other benchmark or training run here uses, as a new user would try it.
 
-28 crops of 256x256 px: scikit-image photos (cat, rocket, astronaut, camera man, coffee,
-immunohistochemistry) and, when ../shared/data is present, manuscript pages, a craquelure photo
-and flat-colour synthetic paintings; each cut by a seeded synthetic paint-loss mask (its own
-coverage, blob size and seed) and, for some, lacunae placed by hand on edges, faces and flat
-paint (where invented detail shows most). Scores as ``quality.py`` (hole-PSNR, SSIM, hole
+42 crops of 256x256 px: scikit-image photos (cat, rocket, astronaut, camera man, coffee,
+immunohistochemistry, retina, Hubble deep field, colour wheel, logo, coins, horse) and, when
+../shared/data is present, manuscript pages, craquelure photos and flat-colour synthetic
+paintings; each cut by a seeded synthetic paint-loss mask (its own coverage, blob size and
+seed) and, for some, lacunae placed by hand on edges, faces and flat paint (where invented
+detail shows most). The last 14 are the crops of a review by eye (issue 10), added after the
+first 28 had chosen the adaptive structure. Scores as ``quality.py`` (hole-PSNR, SSIM, hole
 gradient ratio, each per loss type). Outputs ``unseen.json`` and ``unseen_lacunae.png`` (the
 largest lacuna of every crop, 3x, truth | loss | each method): the numbers say little about
 invented edges or specks, the zooms do.
@@ -84,6 +86,26 @@ CASES = (
     Case("ms203", f"{MANUSCRIPTS}/test203/input_orig203.png", 272, 200, 0.07, 16, 44),
     *(Case(f"synthetic{k:02d}", f"{SYNTHETIC}/case{k:02d}-original.png", 0, 0, 0.08, 16, 500 + k)
       for k in (2, 3, 4, 5)),
+    # the crops of a review by eye of the adaptive structure (issue 10), made rerunnable
+    Case("astro_glove", "skimage:astronaut", 256, 0, 0.07, 20, 101,
+         blobs=((110, 140, 10), (60, 100, 12))),
+    Case("coffee_right", "skimage:coffee", 144, 344, 0.08, 18, 102),
+    Case("chelsea_right", "skimage:chelsea", 44, 195, 0.06, 16, 103,
+         blobs=((80, 150, 10), (165, 75, 9))),
+    Case("retina", "skimage:retina", 560, 560, 0.06, 16, 104),
+    Case("hubble", "skimage:hubble_deep_field", 300, 400, 0.05, 12, 105),
+    Case("colorwheel", "skimage:colorwheel", 57, 57, 0.05, 16, 106,
+         blobs=((128, 128, 14), (200, 60, 12))),
+    Case("logo", "skimage:logo", 120, 120, 0.05, 14, 107, blobs=((60, 40, 10), (190, 175, 10))),
+    Case("coins", "skimage:coins", 40, 100, 0.07, 16, 108, blobs=((160, 50, 10),)),
+    Case("horse", "skimage:horse", 40, 100, 0.05, 14, 109, blobs=((60, 100, 12), (150, 100, 10))),
+    Case("synthetic01", f"{SYNTHETIC}/case01-original.png", 0, 0, 0.08, 20, 110,
+         blobs=((120, 110, 10), (200, 143, 8), (60, 40, 12))),
+    Case("ms101", f"{MANUSCRIPTS}/test101/input_orig101.png", 100, 100, 0.07, 16, 111),
+    Case("ms106", f"{MANUSCRIPTS}/test106/input_orig106.png", 100, 100, 0.07, 16, 112),
+    Case("barbara_bl", BARBARA, 256, 0, 0.06, 16, 113, blobs=((170, 60, 10), (40, 100, 10))),
+    Case("craquelure_fl187", "peers/acecreamu__craquelure-graphs/imgs/fl187.jpg", 100, 100,
+         0.05, 12, 114, blobs=((100, 100, 8),)),
 )
 
 
@@ -98,6 +120,8 @@ def load_case(case: Case) -> np.ndarray | None:
         if path is None:
             return None
         image = quality.load_rgb(path)
+    if image.dtype == bool:          # scikit-image's horse silhouette
+        image = image.astype(np.uint8) * 255
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     return np.ascontiguousarray(image[case.top:case.top + SIDE, case.left:case.left + SIDE, :3])

@@ -47,6 +47,7 @@ class RunConfig:
     structure_match: float = _MRF.structure_match  # adaptive: fit scale (mean squared
     #                                           difference per known pixel)
     detail_gain: float = _MRF.detail_gain     # copied detail raised up to this factor
+    detail_damp: float = _MRF.detail_damp     # copied detail lowered down to this factor
     crack_fill: str = _MRF.crack_fill         # cracks: "prefill" or its "mean" with the blend
     crack_detail: float = _MRF.crack_detail   # share of the copied fine detail cracks take
     levels: int = _MRF.levels                 # pyramid levels: > 1 fills lacunae coarse to fine
@@ -93,7 +94,8 @@ class RunConfig:
             texture_weight=self.texture_weight, crack_width=self.crack_width,
             structure_sigma=self.structure_sigma, structure=self.structure,
             structure_match=self.structure_match,
-            detail_gain=self.detail_gain, crack_fill=self.crack_fill,
+            detail_gain=self.detail_gain, detail_damp=self.detail_damp,
+            crack_fill=self.crack_fill,
             crack_detail=self.crack_detail,
             levels=self.levels, coarse_passes=self.coarse_passes, correction=self.correction,
             use_context=self.use_context,

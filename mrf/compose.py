@@ -20,9 +20,11 @@ that residual is extended into the hole by solving Laplace's equation (a membran
 seamless cloning) and added, so the fill keeps the patches' texture but meets the surrounding
 paint without a step. Optionally (``structure_sigma`` > 0) a structure/texture split: the
 fill's low frequencies from a smooth reconstruction (the pre-fill or the label blend), its
-detail from the copies, fainter detail raised towards the surrounding paint's
-(``structure_texture``). Finally thin cracks may keep the pre-fill or another smooth fill
-(``crack_blend``). Only hole pixels are ever written.
+detail from the copies' sources (the source image minus its Gaussian, pasted with the same
+weights: brightness steps between neighbouring copies carry no detail, so no seams show),
+that detail raised or lowered towards the surrounding paint's (``structure_texture``).
+Finally thin cracks may keep the pre-fill or another smooth fill (``crack_blend``), or exact
+copies where the labels agree (``crack_copy``). Only hole pixels are ever written.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ COMPOSITIONS = ("copy", "blend")
 #: Scale (px) above which the copied detail that ``crack_detail`` adds to cracks is taken: the
 #: finest grain, the cheapest in squared error per unit of gradient (quality benchmark).
 CRACK_DETAIL_SIGMA = 1.0
+
+#: Squared colour difference (RGB summed, 0-1 scale) between a crack pixel's copy and the
+#: label average at which the copy counts exp(-1) in the crack (about 4 8-bit levels per
+#: channel; unseen.py's synthetic paintings and a held-out flat-colour crop).
+CRACK_AGREEMENT = 1e-3
 
 
 def tent_weights(patch: int, power: float = 1.0) -> np.ndarray:
@@ -216,8 +223,10 @@ def compose(
     structure_sigma: float = 0.0,
     copy_share: np.ndarray | None = None,
     detail_gain: float = 1.0,
+    detail_damp: float = 1.0,
     crack_fill: np.ndarray | None = None,
     crack_detail: float = 0.0,
+    crack_reference: np.ndarray | None = None,
     device: Device = "cpu",
 ) -> np.ndarray:
     """Fill ``hole`` of ``image`` (H, W, C) float in [0, 1] with the label patches placed at the
@@ -230,7 +239,8 @@ def compose(
     there, i.e. the pre-fill (see ``crack_blend``); 0 = the patches fill every missing pixel.
     structure, structure_sigma: when sigma > 0, the fill's frequencies below a Gaussian of
     ``structure_sigma`` px come from ``structure`` (H, W, C; default ``image``, i.e. the
-    pre-fill), the detail above it from the patches (see ``structure_texture``);
+    pre-fill), the detail above it from the patches' sources (see ``structure_texture``);
+    detail_gain, detail_damp: that detail raised or lowered towards the surrounding paint's;
     copy_share (H, W) in [0, 1]: where given, the patches keep this share of their own low
     frequencies, ``structure`` gives the rest.
     crack_fill, crack_detail: what the crack pixels take instead of ``image`` (H, W, C), plus
@@ -271,12 +281,22 @@ def compose(
             share = np.asarray(copy_share, np.float64)[hole][:, None]
             target = target.astype(np.float64, copy=True)
             target[hole] = share * fill + (1.0 - share) * target[hole]
+        # the detail of each copy's own source (the paint minus its Gaussian), pasted with the
+        # same weights: a brightness step between two neighbouring copies or between a copy
+        # and the paint around the loss is low frequency and adds no detail (no seams)
+        source_detail, _ = blend_patches(
+            known_detail(image, hole, structure_sigma).astype(np.float32),
+            node_tops, node_lefts, label_tops, label_lefts, patch, power=power,
+            patch_weights=patch_weights, pixel_weights=pixel_weights, device=device)
         fill = structure_texture(fill, target, hole, structure_sigma, image, detail_gain,
-                                 float(patch))
+                                 float(patch), detail_damp, copy_share,
+                                 source_detail[hole].astype(np.float64))
     if crack_width > 0:
         thin = (image if crack_fill is None else crack_fill)[hole]
         if crack_detail > 0:
             thin = thin + crack_detail * detail_above(image, hole, fill, CRACK_DETAIL_SIGMA)[hole]
+        if copy_share is not None and crack_reference is not None:
+            thin = crack_copy(fill, thin, crack_reference[hole], np.asarray(copy_share)[hole])
         fill = crack_blend(fill, thin, hole, crack_width)
     out = image.astype(np.float32, copy=True)
     out[hole] = np.clip(fill, 0.0, 1.0)
@@ -292,9 +312,22 @@ def detail_above(image: np.ndarray, hole: np.ndarray, fill: np.ndarray,
     return composed - ndimage.gaussian_filter(composed, (sigma, sigma, 0), mode="mirror")
 
 
+def known_detail(image: np.ndarray, hole: np.ndarray, sigma: float) -> np.ndarray:
+    """The known paint's detail above a Gaussian of ``sigma`` px: image minus the Gaussian mean
+    of its known pixels (a normalised convolution), so that a source next to a loss does not
+    read the loss's guessed fill. (H, W, C) float64; meaningless deep inside the hole (no
+    source lies there)."""
+    known = (~hole).astype(np.float64)
+    paint = image.astype(np.float64) * known[:, :, None]
+    mean = (ndimage.gaussian_filter(paint, (sigma, sigma, 0), mode="mirror")
+            / np.maximum(ndimage.gaussian_filter(known, sigma, mode="mirror"), 1e-12)[:, :, None])
+    return image.astype(np.float64) - mean
+
+
 def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.ndarray,
                       sigma: float, image: np.ndarray | None = None, gain: float = 1.0,
-                      width: float = 9.0) -> np.ndarray:
+                      width: float = 9.0, damp: float = 1.0, keep: np.ndarray | None = None,
+                      detail: np.ndarray | None = None) -> np.ndarray:
     """Low frequencies from ``structure``, detail from the patches: patch_fill + G(S - C).
 
     C is the image with its hole holding ``patch_fill`` (n_hole, C), S the ``structure`` image
@@ -304,25 +337,42 @@ def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.nd
     its brightness and colour follow the smooth reconstruction, which is right more often than a
     copied patch's mean. Returns (n_hole, C) in the raster order of ``hole``.
 
-    gain > 1: where the copied detail (C minus its Gaussian of ``sigma``) is weaker than the
-    known paint's around it (``image``; both as Gaussian averages of width ``width`` px), it is
-    raised by their RMS ratio, at most ``gain``.
+    detail (n_hole, C): the detail to add instead of C's own (C minus its Gaussian), i.e.
+    G(S) + detail, S taking ``image`` outside the hole (which is then required): ``compose``
+    passes the copies' sources' own detail, free of the steps between neighbouring copies.
+
+    gain > 1: where the detail is weaker than the known paint's around it (``image``; both as
+    Gaussian averages of width ``width`` px), it is raised by their RMS ratio, at most
+    ``gain``; damp < 1: where it is stronger, it is lowered by that ratio, down to ``damp``
+    times itself (grain copied from busier paint than the loss's surroundings). keep (H, W) in
+    [0, 1]: the share of the detail left as it is (exact copies: their detail is the paint's).
     """
-    difference = np.zeros(structure.shape, np.float64)
-    difference[hole] = structure[hole] - patch_fill
-    low = ndimage.gaussian_filter(difference, (sigma, sigma, 0), mode="mirror")
-    out = patch_fill + low[hole]
-    if gain > 1 and image is not None:
-        detail = detail_above(image, hole, patch_fill, sigma)
-        energy = (detail ** 2).sum(axis=2)
+    if detail is None:
+        difference = np.zeros(structure.shape, np.float64)
+        difference[hole] = structure[hole] - patch_fill
+        low = ndimage.gaussian_filter(difference, (sigma, sigma, 0), mode="mirror")
+        out = patch_fill + low[hole]
+    else:
+        if image is None:
+            raise ValueError("structure_texture with a detail layer needs the image")
+        smooth = image.astype(np.float64, copy=True)
+        smooth[hole] = structure[hole]
+        out = ndimage.gaussian_filter(smooth, (sigma, sigma, 0), mode="mirror")[hole] + detail
+    if (gain > 1 or damp < 1) and image is not None:
+        layer = detail_above(image, hole, patch_fill, sigma)
+        if detail is not None:
+            layer[hole] = detail
+        energy = (layer ** 2).sum(axis=2)
         known = (~hole).astype(np.float64)
         holef = hole.astype(np.float64)
         expected = (ndimage.gaussian_filter(energy * known, width, mode="mirror")
                     / np.maximum(ndimage.gaussian_filter(known, width, mode="mirror"), 1e-12))
         actual = (ndimage.gaussian_filter(energy * holef, width, mode="mirror")
                   / np.maximum(ndimage.gaussian_filter(holef, width, mode="mirror"), 1e-12))
-        factor = np.clip(np.sqrt(expected / np.maximum(actual, 1e-12)), 1.0, gain)
-        out = out + ((factor - 1.0)[:, :, None] * detail)[hole]
+        factor = np.clip(np.sqrt(expected / np.maximum(actual, 1e-12)), damp, gain)
+        if keep is not None:
+            factor = 1.0 + (1.0 - keep) * (factor - 1.0)
+        out = out + ((factor - 1.0)[:, :, None] * layer)[hole]
     return out
 
 
@@ -382,3 +432,19 @@ def crack_blend(patch_fill: np.ndarray, prefill: np.ndarray, hole: np.ndarray,
     distance = ndimage.distance_transform_edt(hole)[hole]   # to the nearest known pixel
     weight = np.clip(distance - width + 0.5, 0.0, 1.0)[:, None]   # 1 = patches
     return weight * patch_fill + (1.0 - weight) * prefill
+
+
+def crack_copy(copy: np.ndarray, thin: np.ndarray, reference: np.ndarray,
+               share: np.ndarray) -> np.ndarray:
+    """Crack pixels from exact copies where the labels agree, from ``thin`` elsewhere.
+
+    A smooth fill blurs a sharp edge that crosses a thin crack (flat-colour paint), where an
+    exact copy rebuilds it; but exact fits on the known pixels do not pin the missing ones (a
+    curved edge's staircase may fall elsewhere), so a copy counts only as far as it agrees
+    with ``reference``, the average of the node's kept labels (a pixel they all agree on).
+    copy, thin, reference: (n, C); share (n,) in [0, 1]: the exact-copy share
+    (``match_weight`` at an exact scale). Returns (n, C).
+    """
+    gap = ((copy - reference) ** 2).sum(axis=1)
+    weight = (np.asarray(share, np.float64) * np.exp(-gap / CRACK_AGREEMENT))[:, None]
+    return weight * copy + (1.0 - weight) * thin

@@ -86,7 +86,10 @@ class MRFConfig:
     #                               the copies' own where they fit exactly)
     structure_match: float = 1e-3  # adaptive: mean squared difference per known pixel (summed
     #                               over channels) at which a fit counts exp(-1)
-    detail_gain: float = 1.0      # copied detail raised up to this factor to match the paint's
+    detail_gain: float = 1.5      # split: copied detail fainter than the paint around it is
+    #                               raised by up to this factor (1 = off)
+    detail_damp: float = 0.5      # split: copied detail stronger than the paint around it is
+    #                               lowered down to this factor (1 = off; exact copies keep theirs)
     crack_fill: str = "prefill"   # cracks keep the "prefill" or its "mean" with the label blend
     crack_detail: float = 0.25    # copy: cracks also take this share of the copied fine detail
     levels: int = 1               # pyramid levels (mrf.pyramid): > 1 fills lacunae coarse to
@@ -130,8 +133,8 @@ class MRFConfig:
             raise ValueError("structure sigma must be a finite number >= 0")
         if not (np.isfinite(self.detail_gain) and self.detail_gain >= 1):
             raise ValueError("detail gain must be a finite number >= 1")
-        if self.detail_gain > 1 and not self.structure_sigma > 0:
-            raise ValueError("detail gain acts on the detail layer: it needs structure sigma > 0")
+        if not (np.isfinite(self.detail_damp) and 0 <= self.detail_damp <= 1):
+            raise ValueError("detail damp must be a number in 0..1")
         if not (np.isfinite(self.crack_detail) and 0 <= self.crack_detail <= 1):
             raise ValueError("crack detail must be a number in 0..1")
         if self.crack_fill not in CRACK_FILLS:
@@ -324,8 +327,11 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
                    seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width,
                    structure=structure, structure_sigma=cfg.structure_sigma,
                    copy_share=copy_share,
-                   detail_gain=cfg.detail_gain, crack_fill=crack_fill,
-                   crack_detail=cfg.crack_detail, device=device)
+                   detail_gain=cfg.detail_gain, detail_damp=cfg.detail_damp,
+                   crack_fill=crack_fill,
+                   crack_detail=cfg.crack_detail,
+                   crack_reference=label_mean if copy_share is not None else None,
+                   device=device)
 
 
 def _blend(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result, *,

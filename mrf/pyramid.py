@@ -80,9 +80,11 @@ def prefill_reach(cfg: MRFConfig, field_radius: int) -> int:
     IR of candidates next to other losses (3 px around them); both change the pixel's result
     only through which candidates are found, not through what is compared. Also left out, with
     ``structure="adaptive"``: the fits of the chosen labels of nodes up to a Gaussian of one
-    patch (4 sigma) away, which weigh the pixel's structure (``compose.match_weight``); covering
-    them would more than double the band (and FSR's time) for a weight that far nodes move
-    little (tests/test_prefill.py measures it).
+    patch (4 sigma) away, which weigh the pixel's structure (``compose.match_weight``), and,
+    with ``detail_gain`` > 1 or ``detail_damp`` < 1, the detail energies of the paint and of
+    the fill as far away (``compose.structure_texture``); covering them would more than double
+    the band (and FSR's time) for weights that far pixels move little (tests/test_prefill.py
+    measures it).
     """
     patch = cfg.patch_size
     query = patch - 1 + field_radius

@@ -200,29 +200,40 @@ def box_mean(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarra
 
 
 def structure_texture(patch_fill: np.ndarray, structure: np.ndarray, hole: np.ndarray,
-                      sigma: float, image: np.ndarray, gain: float, width: float) -> np.ndarray:
+                      sigma: float, image: np.ndarray, gain: float, width: float,
+                      damp: float = 1.0, detail: np.ndarray | None = None) -> np.ndarray:
     """The structure/texture split by its definition, channel by channel: the copy C plus the
-    Gaussian of (S - C) on the hole (0 elsewhere); with gain, the detail of C above sigma
-    raised by sqrt(known paint's detail energy / the hole's), clipped to 1..gain, both energies
-    Gaussian means of width ``width`` over known and hole pixels. Returns (H, W, C)."""
+    Gaussian of (S - C) on the hole (0 elsewhere); or, given ``detail`` (n_hole, C), the
+    Gaussian of S (``image`` outside the hole) plus ``detail``. With gain or damp, the detail
+    (C's above sigma, or ``detail`` in the hole) scaled by sqrt(known paint's detail energy /
+    the hole's), clipped to damp..gain, both energies Gaussian means of width ``width`` over
+    known and hole pixels. Returns (H, W, C)."""
     channels = structure.shape[2]
     composed = image.astype(np.float64).copy()
     composed[hole] = patch_fill
+    layer = np.stack([composed[:, :, c] - gaussian_mirror(composed[:, :, c], sigma)
+                      for c in range(channels)], axis=2)
     out = composed.copy()
-    for c in range(channels):
-        difference = np.where(hole, structure[:, :, c] - composed[:, :, c], 0.0)
-        out[:, :, c] += gaussian_mirror(difference, sigma)
-    if gain > 1:
-        detail = np.stack([composed[:, :, c] - gaussian_mirror(composed[:, :, c], sigma)
-                           for c in range(channels)], axis=2)
-        energy = (detail ** 2).sum(axis=2)
+    if detail is None:
+        for c in range(channels):
+            difference = np.where(hole, structure[:, :, c] - composed[:, :, c], 0.0)
+            out[:, :, c] += gaussian_mirror(difference, sigma)
+    else:
+        smooth = image.astype(np.float64).copy()
+        smooth[hole] = structure[hole]
+        for c in range(channels):
+            out[:, :, c] = gaussian_mirror(smooth[:, :, c], sigma)
+        out[hole] += detail
+        layer[hole] = detail
+    if gain > 1 or damp < 1:
+        energy = (layer ** 2).sum(axis=2)
         expected = box_mean(energy, (~hole).astype(np.float64), width)
         actual = box_mean(energy, hole.astype(np.float64), width)
         for y in range(hole.shape[0]):
             for x in range(hole.shape[1]):
-                factor = min(max(math.sqrt(expected[y, x] / max(actual[y, x], 1e-12)), 1.0),
+                factor = min(max(math.sqrt(expected[y, x] / max(actual[y, x], 1e-12)), damp),
                              gain)
-                out[y, x] += (factor - 1.0) * detail[y, x]
+                out[y, x] += (factor - 1.0) * layer[y, x]
     return out
 
 
@@ -281,7 +292,8 @@ def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, p
     """The blend composition by its definition: the tent-weighted average of the pasted
     patches; plus, with the correction, the harmonic extension of (image - average) taken on
     the known pixels that patches cover (0 on the others); with sigma > 0 the split (low
-    frequencies of ``image``, gain measured over ``patch`` px); pixels up to ``crack_width``
+    frequencies of ``image``, the detail of the sources averaged like the patches, gain
+    measured over ``patch`` px); pixels up to ``crack_width``
     px from known paint cross-faded (over 1 px) to ``crack_fill`` plus ``crack_detail`` times
     the detail above a 1-px Gaussian. Returns the (n_hole, C) fill, clipped to 0..1."""
     average, total = blend(image, node_tops, node_lefts, label_tops, label_lefts, patch, power)
@@ -290,7 +302,15 @@ def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, p
         residual = np.where(((total > 0) & ~hole)[:, :, None], image - average, 0.0)
         fill = fill + harmonic(residual, hole)
     if sigma > 0:
-        fill = structure_texture(fill, image, hole, sigma, image, gain, float(patch))[hole]
+        # the detail of the sources: the image minus the Gaussian mean of its known pixels,
+        # averaged like the patches
+        known = (~hole).astype(np.float64)
+        detail_map = np.stack([image[:, :, c] - box_mean(image[:, :, c], known, sigma)
+                               for c in range(image.shape[2])], axis=2)
+        source_detail, _ = blend(detail_map, node_tops, node_lefts, label_tops, label_lefts,
+                                 patch, power)
+        fill = structure_texture(fill, image, hole, sigma, image, gain, float(patch),
+                                 detail=source_detail[hole])[hole]
     if crack_width > 0:
         composed = image.astype(np.float64).copy()
         composed[hole] = fill

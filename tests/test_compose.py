@@ -12,7 +12,8 @@ from mrf import MRFConfig, inpaint_mrf, prefill
 from mrf.compose import blend_patches, compose, crack_blend, first_owner, seam_weights, tent_weights
 
 #: The copy composition alone: no structure/texture split, cracks keep the pre-fill, no grain.
-PLAIN = dict(structure_sigma=0.0, crack_fill="prefill", crack_detail=0.0)
+PLAIN = dict(structure_sigma=0.0, crack_fill="prefill", crack_detail=0.0, detail_gain=1.0,
+             detail_damp=1.0)
 
 
 def _sequential_paste(image, hole, tops, lefts, label_tops, label_lefts, rank, patch):
@@ -498,11 +499,16 @@ def test_run_options_reach_the_inpainter():
                    dict(texture_weight=100.0), dict(seam_smooth=0),
                    dict(structure_sigma=0.0), dict(structure_sigma=2.0),
                    dict(structure="prefill"), dict(structure="blend"),
-                   dict(structure_match=1.0), dict(detail_gain=1.5),
+                   dict(structure_match=1.0), dict(detail_gain=1.0),
                    dict(crack_fill="mean"), dict(crack_detail=0.0)):
         other = result(**change)
         assert np.array_equal(other[~mask], image[~mask])
         assert np.abs(other.astype(int) - default).max() > 0, change
+    # the damp acts only where copies are busier than the paint around: not in that crop
+    image = skimage.data.astronaut()[400:464, 400:464].copy()
+    damped, undamped = result(), result(detail_damp=1.0)
+    assert np.array_equal(undamped[~mask], image[~mask])
+    assert np.abs(undamped.astype(int) - damped).max() > 0
 
 
 def test_blend_skips_zero_weight_patches_with_an_unchanged_result(monkeypatch):
@@ -602,6 +608,105 @@ def test_detail_gain_restores_the_grain_of_faint_copies():
     assert 0.9 <= ratio(1.0, 2.0) <= 1.1     # never raised beyond the paint's own detail
 
 
+def test_detail_damp_lowers_grain_copied_from_busier_paint():
+    """Copies of the right texture at three times its contrast: damp 0.25 lowers their detail
+    to the surrounding paint's (interior gradient ratio 0.9-1.1), damp 0.5 to 1.5 times it, damp
+    1 leaves it at ~3; where ``keep`` is 1 (exact copies) the detail stays as copied."""
+    from mrf.compose import structure_texture
+
+    truth, texture, relief, hole = _texture_on_relief()
+    structure = np.repeat(ndimage.gaussian_filter(relief, 3.0)[:, :, None], 3, axis=2)
+    inner = ndimage.binary_erosion(hole, iterations=6)
+    copies = np.repeat((relief + 3.0 * texture)[:, :, None], 3, axis=2)
+
+    def ratio(damp, keep=None):
+        out = truth.copy()
+        out[hole] = structure_texture(copies[hole], structure, hole, 2.0, truth, 1.0, 9.0,
+                                      damp, keep)
+        return _grey_gradient(out)[inner].mean() / _grey_gradient(truth)[inner].mean()
+    assert 0.9 <= ratio(0.25) <= 1.1
+    assert 1.35 <= ratio(0.5) <= 1.65
+    assert ratio(1.0) > 2.5
+    assert ratio(0.25, np.ones(hole.shape)) > 2.5
+
+
+def test_copies_of_different_brightness_leave_no_seam():
+    """The two halves of a lacuna copied from the same fine grain at two levels (0.3 and 0.7;
+    the pre-fill and the paint around at 0.5): below 1 px the fill is the pre-fill's, above it
+    the sources' own detail, so the step between the halves does not show and the grain does.
+    The composed copies' own detail (the split without the sources') keeps a seam."""
+    from mrf.compose import structure_texture
+    from mrf.lattice import build_lattice
+
+    rng = np.random.default_rng(3)
+    size, patch = 60, 7
+    level = np.full((size, size), 0.5)
+    level[:12], level[-12:] = 0.3, 0.7
+    image = np.repeat((level + 0.02 * rng.standard_normal((size, size)))[:, :, None], 3, 2)
+    hole = np.zeros((size, size), bool)
+    hole[20:40, 18:42] = True
+    image[hole] = 0.5                                   # a flat pre-fill
+    lattice = build_lattice(hole, patch, 3)
+    dark = lattice.lefts + patch // 2 < 30
+    label_tops = np.where(dark, rng.integers(0, 6, lattice.n_nodes),
+                          rng.integers(48, 54, lattice.n_nodes))
+    label_lefts = rng.integers(0, size - patch + 1, lattice.n_nodes)
+    args = (image, hole, lattice.tops, lattice.lefts, label_tops, label_lefts, patch)
+    common = dict(composition="copy", rank=np.arange(lattice.n_nodes), correction="none")
+    split = compose(*args, structure_sigma=1.0, **common)
+    copy = compose(*args, **common)
+    own = image.astype(np.float64)
+    own[hole] = structure_texture(copy[hole].astype(np.float64), image, hole, 1.0)
+
+    def largest_step(out):   # between neighbouring columns of the lacuna, rows averaged
+        return np.abs(np.diff(out[20:40, 18:42].mean(axis=(0, 2)))).max()
+    assert largest_step(copy) > 0.2                     # the copies: 0.3 | 0.7
+    assert largest_step(own) > 0.06, largest_step(own)
+    assert largest_step(split) < 0.03, largest_step(split)
+    left, right = split[20:40, 18:28].mean(), split[20:40, 32:42].mean()
+    assert abs(left - 0.5) < 0.02 and abs(right - 0.5) < 0.02, (left, right)
+    grain = split - ndimage.gaussian_filter(split, (1.0, 1.0, 0))
+    assert grain[22:38, 20:40].std() > 0.01             # the grain is kept
+    np.testing.assert_array_equal(split[~hole], image.astype(np.float32)[~hole])
+
+
+def test_crack_copy_takes_exact_copies_only_where_the_labels_agree():
+    """A crack pixel takes its copy in proportion to the exact-copy share times
+    exp(-gap / CRACK_AGREEMENT), gap = the squared colour distance of the copy to the label
+    average; elsewhere the smooth crack fill."""
+    from mrf.compose import CRACK_AGREEMENT, crack_copy
+
+    copy = np.tile([0.2, 0.4, 0.6], (5, 1))
+    thin = np.full((5, 3), 0.5)
+    reference = copy.copy()
+    reference[1] += 0.1                                  # the labels disagree
+    reference[4, 0] += np.sqrt(CRACK_AGREEMENT)          # gap = the agreement scale
+    share = np.array([1.0, 1.0, 0.0, 0.5, 1.0])
+    out = crack_copy(copy, thin, reference, share)
+    np.testing.assert_allclose(out[0], copy[0])
+    np.testing.assert_allclose(out[1], thin[1], atol=1e-6)
+    np.testing.assert_allclose(out[2], thin[2])
+    np.testing.assert_allclose(out[3], 0.5 * (copy[3] + thin[3]))
+    weight = np.exp(-1.0)
+    np.testing.assert_allclose(out[4], weight * copy[4] + (1 - weight) * thin[4])
+
+
+def test_crack_along_a_flat_colour_edge_is_rebuilt_from_exact_copies():
+    """A 3-px crack along a straight edge between two flat colours (the edge inside the crack):
+    the smooth pre-fill ramps across it; the default composition copies the edge back exactly
+    from where it runs on (every exact copy agrees)."""
+    truth = np.empty((64, 64, 3), np.float32)
+    truth[:30] = [0.8, 0.3, 0.2]
+    truth[30:] = [0.1, 0.2, 0.6]
+    hole = np.zeros((64, 64), bool)
+    hole[29:32, 14:50] = True
+    filled = prefill(truth, hole, method="fsr")
+    assert np.abs(filled - truth)[hole].max() > 0.1      # the pre-fill smears the edge
+    out = inpaint_mrf(filled, hole, None, MRFConfig(use_context=False)).image
+    np.testing.assert_allclose(out[hole], truth[hole], atol=2e-3)
+    np.testing.assert_array_equal(out[~hole], filled[~hole])
+
+
 def test_structure_and_crack_fill_reach_the_composition():
     """``structure="blend"``: the copy's low frequencies come from the label blend (the copy
     plus a Gaussian of blend - copy); ``crack_fill="mean"``: the crack rim holds the average of
@@ -620,9 +725,27 @@ def test_structure_and_crack_fill_reach_the_composition():
                      lattice, kept_tops, kept_lefts, result, order)
     split = _compose(cfg(crack_width=0.0, structure_sigma=1.5, structure="blend"),
                      image, hole, lattice, kept_tops, kept_lefts, result, order)
-    expected = structure_texture(copy[hole].astype(np.float64), blend, hole, 1.5)
+    # below 1.5 px the blend (the image outside the hole); above it the detail of the chosen
+    # labels' sources (image minus the Gaussian mean of its known pixels), pasted like the
+    # copies
+    nodes = np.arange(lattice.n_nodes)
+    rank = np.empty(lattice.n_nodes, int)
+    rank[order] = nodes
+    known = (~hole).astype(np.float64)
+    detail_map = image - (
+        ndimage.gaussian_filter(image * known[:, :, None], (1.5, 1.5, 0), mode="mirror")
+        / ndimage.gaussian_filter(known, 1.5, mode="mirror")[:, :, None])
+    pasted, _ = _sequential_paste(detail_map, hole, lattice.tops, lattice.lefts,
+                                  kept_tops[nodes, result.labels],
+                                  kept_lefts[nodes, result.labels], rank, 7)
+    smooth = image.astype(np.float64)
+    smooth[hole] = blend[hole]
+    expected = ndimage.gaussian_filter(smooth, (1.5, 1.5, 0), mode="mirror")[hole] + pasted[hole]
     np.testing.assert_allclose(split[hole], np.clip(expected, 0, 1), atol=1e-5)
     np.testing.assert_array_equal(split[~hole], image[~hole])
+    # not the composed copy's own detail, which carries the steps between copies
+    own = structure_texture(copy[hole].astype(np.float64), blend, hole, 1.5)
+    assert np.abs(split[hole] - np.clip(own, 0, 1)).max() > 1e-2
     cracked = _compose(cfg(crack_width=2.0, crack_fill="mean"), image, hole,
                        lattice, kept_tops, kept_lefts, result, order)
     rim = hole & (ndimage.distance_transform_edt(hole) <= 1.5)
@@ -640,7 +763,7 @@ def test_structure_and_crack_fill_reach_the_composition():
     deep = hole & ~(ndimage.distance_transform_edt(hole) <= 2.5)   # lacuna: untouched
     np.testing.assert_allclose(grainy[deep], cracked[deep], atol=1e-6)
     gained = _compose(cfg(crack_width=0.0, structure_sigma=1.5, structure="blend",
-                          detail_gain=2.0),
+                          detail_gain=2.0, detail_damp=0.0),
                       image, hole, lattice, kept_tops, kept_lefts, result, order)
     assert np.abs(gained - split).max() > 1e-3
     np.testing.assert_array_equal(gained[~hole], image[~hole])
@@ -662,11 +785,15 @@ def test_structure_texture_against_its_definition(seed):
     hole[14:19, 3:8] = True
     structure = ndimage.gaussian_filter(rng.random((24, 20, 3)), (2, 2, 0))
     copies = rng.random((24, 20, 3)) * np.array([0.3, 0.6, 0.9])   # faint in some channels
-    copies[:, 15:] *= 4.0     # stronger than the paint: the factor stays 1 (never below)
+    copies[:, 15:] *= 4.0     # stronger than the paint: the factor stays 1, or >= damp
     copies[14:, :] *= 0.02    # far fainter: the factor stops at the gain
-    for gain in (1.0, 1.2, 2.5):
-        got = structure_texture(copies[hole], structure, hole, 1.5, image, gain, 5.0)
-        want = reference(copies[hole], structure, hole, 1.5, image, gain, 5.0)[hole]
+    sources = rng.normal(0.0, 0.1, (int(hole.sum()), 3))    # a detail layer of the sources
+    for gain, damp, detail in ((1.0, 1.0, None), (1.2, 1.0, None), (2.5, 0.5, None),
+                               (1.0, 1.0, sources), (2.5, 0.0, sources)):
+        got = structure_texture(copies[hole], structure, hole, 1.5, image, gain, 5.0, damp,
+                                detail=detail)
+        want = reference(copies[hole], structure, hole, 1.5, image, gain, 5.0, damp,
+                         detail)[hole]
         np.testing.assert_allclose(got, want, atol=1e-10)
     assert np.abs(structure_texture(copies[hole], structure, hole, 1.5, image, 2.5, 5.0)
                   - structure_texture(copies[hole], structure, hole, 1.5, image, 1.0, 5.0)

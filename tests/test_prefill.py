@@ -173,8 +173,9 @@ def test_the_owned_losses_result_does_not_depend_on_the_cheap_fill(monkeypatch):
     losses' result bit for bit. With the band narrowed by ``FSR_CONTEXT`` (what the MRF reads,
     without the window FSR fills it from), magenta enters the owned nodes' queries through
     FSR and the result moves. The adaptive structure (the default) also weighs each pixel by
-    the label fits of nodes up to 36 px away, beyond the band: there the result may move, by
-    little; with ``structure="blend"`` nothing reaches beyond the band."""
+    the label fits of nodes up to 36 px away, beyond the band, and the detail gain and damp
+    compare detail energies over as far: there the result may move, by little; with
+    ``structure="blend"`` and neither nothing reaches beyond the band."""
     image = _image()
     own, foreign = _owned_and_foreign()
     hole = own | foreign
@@ -188,7 +189,7 @@ def test_the_owned_losses_result_does_not_depend_on_the_cheap_fill(monkeypatch):
     assert adaptive.cfg.structure == "adaptive"
     moved = _owned_results(adaptive, colour, hole, own, monkeypatch)
     np.testing.assert_allclose(moved["telea"], moved["magenta"], atol=1 / 255)
-    blend = inpainter(structure="blend")
+    blend = inpainter(structure="blend", detail_gain=1.0, detail_damp=1.0)
     band = blend.prefill_band
     assert (hole & ~inpainter_module.prefill_needed(hole, own, band)).any()
     results = {}
