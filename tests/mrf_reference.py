@@ -288,15 +288,18 @@ def distance_to_known(hole: np.ndarray) -> np.ndarray:
 
 def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, patch, power,
                   harmonic_correction: bool, sigma: float, gain: float, crack_width: float,
-                  crack_fill: np.ndarray, crack_detail: float) -> np.ndarray:
+                  crack_fill: np.ndarray, crack_detail: float,
+                  patch_weights=None) -> np.ndarray:
     """The blend composition by its definition: the tent-weighted average of the pasted
     patches; plus, with the correction, the harmonic extension of (image - average) taken on
     the known pixels that patches cover (0 on the others); with sigma > 0 the split (low
     frequencies of ``image``, the detail of the sources averaged like the patches, gain
     measured over ``patch`` px); pixels up to ``crack_width``
     px from known paint cross-faded (over 1 px) to ``crack_fill`` plus ``crack_detail`` times
-    the detail above a 1-px Gaussian. Returns the (n_hole, C) fill, clipped to 0..1."""
-    average, total = blend(image, node_tops, node_lefts, label_tops, label_lefts, patch, power)
+    the detail above a 1-px Gaussian; ``patch_weights`` (N,) multiply each patch's tent.
+    Returns the (n_hole, C) fill, clipped to 0..1."""
+    average, total = blend(image, node_tops, node_lefts, label_tops, label_lefts, patch, power,
+                           patch_weights)
     fill = average[hole]
     if harmonic_correction:
         residual = np.where(((total > 0) & ~hole)[:, :, None], image - average, 0.0)
@@ -308,7 +311,7 @@ def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, p
         detail_map = np.stack([image[:, :, c] - box_mean(image[:, :, c], known, sigma)
                                for c in range(image.shape[2])], axis=2)
         source_detail, _ = blend(detail_map, node_tops, node_lefts, label_tops, label_lefts,
-                                 patch, power)
+                                 patch, power, patch_weights)
         fill = structure_texture(fill, image, hole, sigma, image, gain, float(patch),
                                  detail=source_detail[hole])[hole]
     if crack_width > 0:

@@ -811,16 +811,17 @@ def test_compose_refuses_unknown_modes_and_missing_ranks():
         compose(*args, composition="copy", rank=rank[:-1])
 
 
-@pytest.mark.parametrize("power, correction, sigma, gain, crack_width, crack_detail", [
-    (1.0, "harmonic", 0.0, 1.0, 0.0, 0.0),
-    (2.0, "none", 1.0, 1.5, 1.0, 0.0),
-    (2.0, "harmonic", 0.8, 1.0, 2.0, 0.5),
+@pytest.mark.parametrize("power, correction, sigma, gain, crack_width, crack_detail, weighted", [
+    (1.0, "harmonic", 0.0, 1.0, 0.0, 0.0, False),
+    (2.0, "none", 1.0, 1.5, 1.0, 0.0, False),
+    (2.0, "harmonic", 0.8, 1.0, 2.0, 0.5, False),
+    (2.0, "harmonic", 1.0, 1.0, 0.0, 0.0, True),
 ])
 def test_blend_compose_against_its_definition(power, correction, sigma, gain, crack_width,
-                                              crack_detail):
+                                              crack_detail, weighted):
     """The whole blend path (tent power, harmonic correction whose hole touches pixels no patch
-    covers, the split below 1 px with gain, cracks of width 1 and 2 with grain) against the
-    written-out reference."""
+    covers, the split below 1 px with gain and the sources' detail averaged like the patches,
+    cracks of width 1 and 2 with grain, weights per patch) against the written-out reference."""
     rng = np.random.default_rng(4)
     image = rng.random((26, 24, 3)).astype(np.float32)
     hole = np.zeros((26, 24), bool)
@@ -833,12 +834,14 @@ def test_blend_compose_against_its_definition(power, correction, sigma, gain, cr
     lt = rng.integers(0, 26 - patch + 1, len(tops))
     ll = rng.integers(0, 24 - patch + 1, len(tops))
     crack_fill = rng.random(image.shape)
+    weights = rng.uniform(0.2, 2.0, len(tops)) if weighted else None
     got = compose(image, hole, tops, lefts, lt, ll, patch, power=power, correction=correction,
                   composition="blend", structure_sigma=sigma, detail_gain=gain,
-                  crack_width=crack_width, crack_fill=crack_fill, crack_detail=crack_detail)
+                  crack_width=crack_width, crack_fill=crack_fill, crack_detail=crack_detail,
+                  patch_weights=weights)
     want = ref.compose_blend(image, hole, tops, lefts, lt, ll, patch, power,
                              correction == "harmonic", sigma, gain, crack_width, crack_fill,
-                             crack_detail)
+                             crack_detail, weights)
     np.testing.assert_allclose(got[hole], want, rtol=0, atol=2e-6)
     assert np.array_equal(got[~hole], image[~hole])
 
