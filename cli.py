@@ -411,9 +411,8 @@ def mrf_options(func):
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
                 passes, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
                 structure_sigma, structure, structure_match, detail_gain, detail_damp,
-                crack_fill,
-                crack_detail, unary, no_context, ir_dtype, seed, memory_budget, window, margin,
-                workers=1):
+                crack_fill, crack_detail, unary, no_context, ir_dtype, seed, memory_budget,
+                window, margin, workers=1):
     from inpaint.config import RunConfig
     from inpaint.plan import parse_size
 

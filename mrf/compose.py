@@ -20,8 +20,9 @@ that residual is extended into the hole by solving Laplace's equation (a membran
 seamless cloning) and added, so the fill keeps the patches' texture but meets the surrounding
 paint without a step. Optionally (``structure_sigma`` > 0) a structure/texture split: the
 fill's low frequencies from a smooth reconstruction (the pre-fill or the label blend), its
-detail from the copies' sources (the source image minus its Gaussian, pasted with the same
-weights: brightness steps between neighbouring copies carry no detail, so no seams show),
+detail from the copies' sources (the known paint minus the Gaussian mean of its known
+neighbours, ``known_detail``, pasted with the same weights: brightness steps between
+neighbouring copies carry no detail, so no seams show),
 that detail raised or lowered towards the surrounding paint's (``structure_texture``).
 Finally thin cracks may keep the pre-fill or another smooth fill (``crack_blend``), or exact
 copies where the labels agree (``crack_copy``). Only hole pixels are ever written.
@@ -245,6 +246,8 @@ def compose(
     frequencies, ``structure`` gives the rest.
     crack_fill, crack_detail: what the crack pixels take instead of ``image`` (H, W, C), plus
     ``crack_detail`` times the patches' detail above a Gaussian of ``CRACK_DETAIL_SIGMA`` px.
+    crack_reference (H, W, C): with ``copy_share``, crack pixels take the copies where they are
+    exact and agree with this (the label average; see ``crack_copy``).
     device: where the patches are accumulated (``blend_patches``); the rest runs on the host.
     """
     if correction not in CORRECTIONS:

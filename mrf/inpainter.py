@@ -326,9 +326,8 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
                    correction=cfg.correction, composition="copy", rank=rank,
                    seam_smooth=cfg.seam_smooth, crack_width=cfg.crack_width,
                    structure=structure, structure_sigma=cfg.structure_sigma,
-                   copy_share=copy_share,
-                   detail_gain=cfg.detail_gain, detail_damp=cfg.detail_damp,
-                   crack_fill=crack_fill,
+                   copy_share=copy_share, detail_gain=cfg.detail_gain,
+                   detail_damp=cfg.detail_damp, crack_fill=crack_fill,
                    crack_detail=cfg.crack_detail,
                    crack_reference=label_mean if copy_share is not None else None,
                    device=device)
