@@ -332,6 +332,16 @@ def mrf_options(func):
         config_option("--passes", field="passes", type=click.IntRange(1, 5),
                       help="Search + inference passes; later passes search with the previous "
                            "fill (measured no better than one pass after the fsr pre-fill)."),
+        config_option("--icm-sweeps", field="icm_sweeps", type=click.IntRange(0),
+                      help="Sweeps of iterated conditional modes after NCMP: each node's "
+                           "label made to agree with its neighbours' chosen labels (coherent "
+                           "copies; no mosaic at the lattice step in smooth paint); 0 = NCMP's "
+                           "labels."),
+        config_option("--propagation", field="propagation", type=click.IntRange(0),
+                      help="Rounds after NCMP in which each node is also offered its "
+                           "neighbours' chosen sources shifted by its offset from them "
+                           "(PatchMatch's propagation: paint that repeats continues "
+                           "coherently), then NCMP again; 0 = off."),
         config_option("--levels", field="levels", type=click.IntRange(1, 4),
                       help="Pyramid levels: > 1 fills lacunae wider than a patch coarse to fine "
                            "(the half-resolution fill guides the search inside them, so wide "
@@ -409,7 +419,7 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
+                passes, icm_sweeps, propagation, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
                 structure_sigma, structure, structure_match, detail_gain, detail_damp,
                 crack_fill, crack_detail, unary, no_context, ir_dtype, seed, memory_budget,
                 window, margin, workers=1):
@@ -419,7 +429,8 @@ def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, i
     try:
         return RunConfig(descriptor=descriptor, device=device, patch_step=patch_step,
                          patch_size=patch_size or None, labels=labels, shortlist=shortlist,
-                         iterations=iterations, passes=passes, levels=levels,
+                         iterations=iterations, passes=passes,
+                         icm_sweeps=icm_sweeps, propagation=propagation, levels=levels,
                          prefill=prefill,
                          composition=composition, crack_width=crack_width,
                          seam_smooth=seam_smooth, texture_weight=texture_weight,

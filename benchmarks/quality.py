@@ -267,6 +267,7 @@ SUMMARY_COLUMNS = [("method", "method", ""), ("hole_psnr", "hole-PSNR dB", ".2f"
                    ("crack_psnr", "crack dB", ".2f"), ("crack_grad_ratio", "crack ratio", ".3f"),
                    ("lacuna_psnr", "lacuna dB", ".2f"),
                    ("lacuna_grad_ratio", "lacuna ratio", ".3f"),
+                   ("lacuna_echo", "lattice echo", ".3f"),
                    ("seconds", "s / image", ".2f")]
 
 

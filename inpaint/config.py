@@ -30,6 +30,8 @@ class RunConfig:
     shortlist: int = _MRF.shortlist
     iterations: int = _MRF.iterations
     passes: int = _MRF.passes
+    icm_sweeps: int = _MRF.icm_sweeps     # ICM sweeps after NCMP (coherent neighbours)
+    propagation: int = _MRF.propagation   # rounds of PatchMatch-like propagation after NCMP
     candidate_stride: int = _MRF.candidate_stride
     probe_fraction: float = _MRF.search.probe_fraction  # share of IVF cells a query probes
     unary: str = _MRF.unary       # exact re-ranking and unary: masked pixel SSD or "field"
@@ -88,6 +90,7 @@ class RunConfig:
         return MRFConfig(
             patch_size=self.patch, patch_step=self.patch_step, shortlist=self.shortlist,
             labels=self.labels, iterations=self.iterations, passes=self.passes,
+            icm_sweeps=self.icm_sweeps, propagation=self.propagation,
             candidate_stride=self.candidate_stride, unary=self.unary,
             temperature=self.temperature, soft_compose=self.soft_compose,
             composition=self.composition, seam_smooth=self.seam_smooth,

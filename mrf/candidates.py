@@ -375,3 +375,40 @@ def _process_gpu_resources(pid: int):
     if getattr(faiss, "get_num_gpus", lambda: 0)() > 0:
         return faiss.StandardGpuResources()
     return None
+
+
+#: Slots of ``propagated_labels``: the neighbour each proposal comes from.
+PROPAGATION_SLOTS = ("above", "left", "below", "right")
+
+
+def propagated_labels(lattice: Lattice, tops: np.ndarray, lefts: np.ndarray,
+                      hole: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PatchMatch's propagation on the lattice: each node is offered its neighbours' sources
+    shifted by its offset from them, so that paint copied coherently can continue.
+
+    tops, lefts: (N,) the source chosen at each node; hole: (H, W) bool.
+    Returns (tops, lefts, valid), each (N, 4), one slot per neighbour in the order of
+    ``PROPAGATION_SLOTS``: the neighbour's source plus (this node's corner minus the
+    neighbour's). A slot is invalid (and holds the node's own source) where the node has no
+    such neighbour or the shifted source leaves the image or touches the hole.
+    """
+    tops, lefts = np.asarray(tops, np.int64), np.asarray(lefts, np.int64)
+    n, patch = lattice.n_nodes, lattice.patch
+    out_t = np.repeat(tops[:, None], len(PROPAGATION_SLOTS), 1)
+    out_l = np.repeat(lefts[:, None], len(PROPAGATION_SLOTS), 1)
+    a, b = lattice.edges[:, 0], lattice.edges[:, 1]
+    dy, dx = lattice.offsets[:, 0], lattice.offsets[:, 1]
+    vertical = dy > 0
+    # b (below or right of a) takes a's source moved forward; a takes b's moved back
+    slot_b = np.where(vertical, 0, 1)
+    slot_a = np.where(vertical, 2, 3)
+    out_t[b, slot_b], out_l[b, slot_b] = tops[a] + dy, lefts[a] + dx
+    out_t[a, slot_a], out_l[a, slot_a] = tops[b] - dy, lefts[b] - dx
+    offered = np.zeros((n, len(PROPAGATION_SLOTS)), dtype=bool)
+    offered[b, slot_b] = True
+    offered[a, slot_a] = True
+    height, width = hole.shape
+    inside = (out_t >= 0) & (out_l >= 0) & (out_t <= height - patch) & (out_l <= width - patch)
+    valid = offered & inside
+    valid[valid] = missing_counts(hole, out_t[valid], out_l[valid], patch) == 0
+    return np.where(valid, out_t, tops[:, None]), np.where(valid, out_l, lefts[:, None]), valid

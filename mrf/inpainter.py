@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
 
 from patches import extract_patches
 
-from .candidates import SearchConfig, candidate_set, shortlist
+from .candidates import SearchConfig, candidate_set, propagated_labels, shortlist
 from .compose import COMPOSITIONS, compose, match_weight, noise_variance
 from .context import Context, ContextConfig, build_context
 from .devices import Device
@@ -23,12 +23,23 @@ from .energy import (
     uncertainty_threshold,
 )
 from .field import PatchField, PixelField
-from .inference import ncmp, prune_labels
+from .inference import NCMPResult, icm, mrf_energy, ncmp, prune_labels
 from .lattice import build_lattice
 
 #: A bound on search passes, so that a typo cannot run for hours: a second pass measured no
 #: better than one after the fsr pre-fill (benchmarks/quality.py).
 MAX_PASSES = 5
+
+#: A bound on propagation rounds (each costs about one more pairwise + NCMP pass), so that a
+#: typo cannot run for long; a coherent source travels one node per round.
+MAX_PROPAGATION = 8
+
+#: A bound on ICM sweeps: the labels settle in a few (each sweep lowers the energy or stops).
+MAX_ICM_SWEEPS = 20
+
+#: Unary cost of a label that must never win (a proposal already among the node's labels, or
+#: no proposal at all): it keeps the label arrays rectangular without counting twice.
+EXCLUDED = 1e6
 
 #: A bound on pyramid levels: each halves the window, and a 512-px window at level 5 (32 px)
 #: holds few fully known patches (levels whose coarse image is too small are skipped anyway).
@@ -58,6 +69,13 @@ class MRFConfig:
     shortlist: int = 64           # labels per node after FAISS search + exact re-ranking
     labels: int = 10              # L, labels per node after pruning
     iterations: int = 10          # NCMP iterations (stops early when labels stop changing)
+    icm_sweeps: int = 2           # ICM sweeps after NCMP: each node's label made to agree
+    #                               with its neighbours' chosen labels (coherent copies, no
+    #                               mosaic at the lattice step in smooth paint); 0 = NCMP's
+    propagation: int = 1          # rounds after NCMP in which each node is also offered its
+    #                               neighbours' chosen sources shifted by its offset from them
+    #                               (PatchMatch's propagation: paint that repeats continues
+    #                               coherently), then NCMP again; 0 = off
     passes: int = 1               # search + inference passes; later ones query with the fill
     mostly_missing_fraction: float = 0.5  # a node missing more than this share of its patch
     #   is re-searched by later passes (its query improves) and, in blend, takes its best label
@@ -145,6 +163,10 @@ class MRFConfig:
             raise ValueError("structure match must be a finite number > 0")
         if not (np.isfinite(self.texture_weight) and self.texture_weight >= 0):
             raise ValueError("texture weight must be a finite number >= 0")
+        if not 0 <= self.icm_sweeps <= MAX_ICM_SWEEPS:
+            raise ValueError(f"ICM sweeps must be 0..{MAX_ICM_SWEEPS}")
+        if not 0 <= self.propagation <= MAX_PROPAGATION:
+            raise ValueError(f"propagation must be 0..{MAX_PROPAGATION} rounds")
         if self.passes > MAX_PASSES:
             raise ValueError(f"passes must be 1..{MAX_PASSES}")
         if not 1 <= self.levels <= MAX_LEVELS:
@@ -253,10 +275,11 @@ def inpaint_mrf(
         # the pairwise costs stay on the device for NCMP
         pairwise = timed("inference", edge_pairwise_tensor, image, lattice.edges,
                          lattice.offsets, kept_tops, kept_lefts, patch, device=device)
-        result = timed("inference", ncmp, kept_unary, pairwise, lattice.edges,
-                       iterations=cfg.iterations, temperature=cfg.temperature,
-                       pairwise_weight=cfg.pairwise_weight, message=cfg.message,
-                       vertical=lattice.offsets[:, 0] > 0, device=device)
+        result = timed("inference", _infer, cfg, lattice, kept_unary, pairwise, device)
+        for _ in range(cfg.propagation):
+            kept_tops, kept_lefts, kept_unary, result = timed(
+                "propagation", _propagate, cfg, image, hole, lattice, kept_tops, kept_lefts,
+                kept_unary, result, device=device)
         say(f"pass {n_pass}: NCMP {result.iterations} iterations, energy "
             f"{result.energies[0]:.2f} -> {result.energies[-1]:.2f}")
         current = timed("compose", _compose, cfg, image, hole, lattice, kept_tops, kept_lefts,
@@ -331,6 +354,69 @@ def _compose(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result
                    crack_detail=cfg.crack_detail,
                    crack_reference=label_mean if copy_share is not None else None,
                    device=device)
+
+
+def _infer(cfg: MRFConfig, lattice, unary, pairwise, device: Device = "cpu") -> NCMPResult:
+    """NCMP's beliefs (the label average uses them), its labels refined by ICM; the energy
+    of ICM's labels is appended to NCMP's energies."""
+    result = ncmp(unary, pairwise, lattice.edges, iterations=cfg.iterations,
+                  temperature=cfg.temperature, pairwise_weight=cfg.pairwise_weight,
+                  message=cfg.message, vertical=lattice.offsets[:, 0] > 0, device=device)
+    if cfg.icm_sweeps == 0 or not len(lattice.edges):
+        return result
+    labels = icm(unary, pairwise, lattice.edges, result.labels, lattice.colours,
+                 sweeps=cfg.icm_sweeps, pairwise_weight=cfg.pairwise_weight, device=device)
+    dev = torch.device(device)
+    energy = mrf_energy(torch.as_tensor(unary, dtype=torch.float64, device=dev),
+                        torch.as_tensor(pairwise, dtype=torch.float64, device=dev),
+                        torch.as_tensor(lattice.edges, dtype=torch.long, device=dev),
+                        torch.as_tensor(labels, dtype=torch.long, device=dev))
+    # the last energy is that of the labels returned
+    return replace(result, labels=labels, energies=[*result.energies, energy])
+
+
+def _propagate(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, kept_unary, result,
+               device: Device = "cpu"):
+    """One propagation round: every node's L labels plus its neighbours' chosen sources shifted
+    by its offset from them (``propagated_labels``), scored like the others (masked SSD, the
+    texture term); NCMP runs again over the L + 4 labels and each node keeps the L of highest
+    belief (the chosen first, beliefs renormalised), so rounds cost alike and a coherent
+    source can travel one node further per round.
+
+    Returns the new (N, L) tops, lefts and unaries, and the NCMP result over them.
+    """
+    patch = cfg.patch_size
+    nodes = np.arange(lattice.n_nodes)
+    tops, lefts, valid = propagated_labels(lattice, kept_tops[nodes, result.labels],
+                                           kept_lefts[nodes, result.labels], hole)
+    unary = masked_ssd(image, hole, lattice.tops, lattice.lefts, tops, lefts, patch,
+                       device=device)
+    if cfg.texture_weight > 0:
+        unary = unary + cfg.texture_weight * texture_unary(
+            image, hole, lattice.tops, lattice.lefts, lattice.missing, tops, lefts, patch)
+
+    def same(t, l):   # (N, 4, K): proposal i is label k of (t, l)
+        return (tops[:, :, None] == t[:, None, :]) & (lefts[:, :, None] == l[:, None, :])
+
+    # a source offered twice would count twice in NCMP's expectations and the label average
+    repeated = same(kept_tops, kept_lefts).any(2) | np.tril(same(tops, lefts), -1).any(2)
+    unary = np.where(valid & ~repeated, unary, EXCLUDED).astype(kept_unary.dtype)
+    tops = np.concatenate([kept_tops, tops], 1)
+    lefts = np.concatenate([kept_lefts, lefts], 1)
+    unary = np.concatenate([kept_unary, unary], 1)
+    pairwise = edge_pairwise_tensor(image, lattice.edges, lattice.offsets, tops, lefts, patch,
+                                    device=device)
+    result = _infer(cfg, lattice, unary, pairwise, device)
+    # the chosen label, then the L - 1 most believed (stable: on ties the earlier labels, so
+    # never an excluded one before a kept one)
+    first = 2.0 * np.eye(result.beliefs.shape[1])[result.labels]
+    best = np.argsort(-(result.beliefs + first), axis=1, kind="stable")[:, :kept_tops.shape[1]]
+    beliefs = np.take_along_axis(result.beliefs, best, 1)
+    beliefs /= beliefs.sum(1, keepdims=True)
+    trimmed = replace(result, labels=np.zeros(lattice.n_nodes, dtype=result.labels.dtype),
+                      beliefs=beliefs)
+    return (np.take_along_axis(tops, best, 1), np.take_along_axis(lefts, best, 1),
+            np.take_along_axis(unary, best, 1), trimmed)
 
 
 def _blend(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, result, *,

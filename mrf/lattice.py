@@ -28,6 +28,15 @@ class Lattice:
     def n_nodes(self) -> int:
         return len(self.tops)
 
+    @property
+    def colours(self) -> np.ndarray:
+        """(N,) 0/1 checkerboard colours: grid row index plus column index, modulo 2. An edge
+        joins nodes on consecutive grid rows or columns, so never two nodes of one colour
+        (grid lines without nodes hold no edges, so ranks among the occupied ones serve)."""
+        rows = np.searchsorted(np.unique(self.tops), self.tops)
+        cols = np.searchsorted(np.unique(self.lefts), self.lefts)
+        return (rows + cols) % 2
+
     def subset(self, nodes: np.ndarray) -> Lattice:
         """The given nodes alone (no edges): for searching labels of part of the lattice."""
         empty = np.empty((0, 2), dtype=np.int64)

@@ -84,7 +84,10 @@ def prefill_reach(cfg: MRFConfig, field_radius: int) -> int:
     with ``detail_gain`` > 1 or ``detail_damp`` < 1, the detail energies of the paint and of
     the fill as far away (``compose.structure_texture``); covering them would more than double
     the band (and FSR's time) for weights that far pixels move little (tests/test_prefill.py
-    measures it).
+    measures it). Left out too: ICM (``icm_sweeps``) followed by propagation rounds carries a
+    node's chosen label a few more lattice steps (each half-sweep and round one step), through
+    labels that mostly end with negligible belief (1e-7 of a pixel value in
+    tests/test_prefill.py).
     """
     patch = cfg.patch_size
     query = patch - 1 + field_radius
@@ -194,9 +197,12 @@ def inpaint_pyramid(
 
 def coarse_config(cfg: MRFConfig) -> MRFConfig:
     """The next coarser level's settings: more search passes, plain copy (see
-    ``_coarse_start``)."""
+    ``_coarse_start``), no propagation: the coarse level exists to carry structures across
+    the lacuna by re-searching with its own fill, and the rim's coherent copies (the paint on
+    either side), propagated inwards pass after pass, would cut them (a band through a
+    lacuna, tests/test_pyramid.py)."""
     return replace(cfg, levels=cfg.levels - 1, passes=max(cfg.passes, cfg.coarse_passes),
-                   structure_sigma=0.0, detail_gain=1.0, texture_weight=0.0)
+                   structure_sigma=0.0, detail_gain=1.0, texture_weight=0.0, propagation=0)
 
 
 def _coarse_start(image, hole, build, cfg: MRFConfig, progress, say, device: Device

@@ -325,19 +325,21 @@ def compose_blend(image, hole, node_tops, node_lefts, label_tops, label_lefts, p
     return np.clip(fill, 0.0, 1.0)
 
 
+def grid(size: int, patch: int, step: int) -> list[int]:
+    """Grid positions of one axis: 0, step, 2 step, ... plus one flush with the far border."""
+    pos = list(range(0, size - patch + 1, step))
+    if pos[-1] != size - patch:
+        pos.append(size - patch)
+    return pos
+
+
 def lattice(hole: np.ndarray, patch: int, step: int):
     """The lattice by its definition: grid positions 0, step, 2 step, ... on each axis plus one
     flush with the far border; a node wherever the patch at a grid position holds a missing
     pixel (nodes in raster order, with their missing-pixel counts); an edge between nodes next
     to each other on the grid (same column, consecutive rows or the reverse), with the
     position difference. Returns (tops, lefts, missing, {(a, b, dy, dx)})."""
-    def axis_positions(size):
-        pos = list(range(0, size - patch + 1, step))
-        if pos[-1] != size - patch:
-            pos.append(size - patch)
-        return pos
-
-    rows, cols = axis_positions(hole.shape[0]), axis_positions(hole.shape[1])
+    rows, cols = grid(hole.shape[0], patch, step), grid(hole.shape[1], patch, step)
     ids, tops, lefts, missing = {}, [], [], []
     for i, t in enumerate(rows):
         for j, left in enumerate(cols):
@@ -355,3 +357,54 @@ def lattice(hole: np.ndarray, patch: int, step: int):
         if (i, j + 1) in ids:
             edges.add((a, ids[i, j + 1], 0, cols[j + 1] - cols[j]))
     return np.array(tops), np.array(lefts), np.array(missing), edges
+
+
+def propagated(hole: np.ndarray, patch: int, step: int, chosen: dict) -> dict:
+    """PatchMatch's propagation by its definition, node by node: ``chosen`` maps each node's
+    corner (top, left) to its source corner; each node is offered, from its grid neighbour above,
+    left, below and right (in that order), that neighbour's source moved by the node's corner
+    minus the neighbour's, when the moved patch lies inside the image and holds no missing
+    pixel. Returns {corner: [proposal or None] * 4}."""
+    rows, cols = grid(hole.shape[0], patch, step), grid(hole.shape[1], patch, step)
+    out = {}
+    for (t, left), _ in chosen.items():
+        i, j = rows.index(t), cols.index(left)
+        proposals = []
+        for di, dj in ((-1, 0), (0, -1), (1, 0), (0, 1)):
+            ni, nj = i + di, j + dj
+            if not (0 <= ni < len(rows) and 0 <= nj < len(cols)) or \
+                    (rows[ni], cols[nj]) not in chosen:
+                proposals.append(None)
+                continue
+            st, sl = chosen[rows[ni], cols[nj]]
+            pt, pl = st + t - rows[ni], sl + left - cols[nj]
+            inside = 0 <= pt <= hole.shape[0] - patch and 0 <= pl <= hole.shape[1] - patch
+            clean = inside and not hole[pt:pt + patch, pl:pl + patch].any()
+            proposals.append((pt, pl) if clean else None)
+        out[t, left] = proposals
+    return out
+
+
+def icm(unary, pairwise, edges, labels, colours, sweeps, pairwise_weight=1.0):
+    """Iterated conditional modes node by node: per sweep, every node of colour 0 (all reading
+    the labels as they were before the half-sweep), then of colour 1, takes the label of least
+    unary + weight * sum over its edges of the pairwise cost against the neighbour's label."""
+    labels = list(int(x) for x in labels)
+    n_nodes, n_labels = unary.shape
+    for _ in range(sweeps):
+        for colour in (0, 1):
+            before = list(labels)
+            for node in range(n_nodes):
+                if colours[node] != colour:
+                    continue
+                costs = []
+                for x in range(n_labels):
+                    cost = float(unary[node, x])
+                    for e, (a, b) in enumerate(edges):
+                        if a == node:
+                            cost += pairwise_weight * float(pairwise[e, x, before[b]])
+                        elif b == node:
+                            cost += pairwise_weight * float(pairwise[e, before[a], x])
+                    costs.append(cost)
+                labels[node] = int(np.argmin(costs))
+    return np.array(labels)

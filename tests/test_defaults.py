@@ -44,7 +44,7 @@ def test_every_shared_option_reads_its_default_from_run_config(command):
     ctx = click.Context(cmd, info_name=command)
     # --memory-budget takes a size text ("4GB"); its default (None) is pinned above
     shared = [p for p in cmd.params if p.name in FIELDS - {"memory_budget"}]
-    assert len(shared) == (26 if command == "demo" else 27)
+    assert len(shared) == (28 if command == "demo" else 29)
     defaults = RunConfig()
     for param in shared:
         if command != "run" and param.name == "workers":
