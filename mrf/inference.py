@@ -283,7 +283,7 @@ def icm(
     sweeps: int = 2,
     pairwise_weight: float = 1.0,
     device: str | torch.device = "cpu",
-) -> np.ndarray:
+) -> tuple[np.ndarray, float]:
     """Iterated conditional modes from ``labels`` (N,): each node takes the label of least
     unary + weight * sum of the pairwise costs against its neighbours' *current* labels.
 
@@ -293,7 +293,7 @@ def icm(
     so the MRF energy never rises. NCMP's beliefs weigh every label of a neighbour; where they
     are flat (smooth paint, where all overlaps are small) its argmax ignores which label the
     neighbour actually takes, and neighbouring copies disagree: a mosaic at the lattice step.
-    Returns the (N,) labels on the host.
+    Returns the (N,) labels on the host and their MRF energy (``mrf_energy``).
     """
     dev = torch.device(device)
     u = torch.as_tensor(unary, dtype=torch.float64, device=dev)
@@ -309,4 +309,4 @@ def icm(
             msg.index_add_(0, ed[:, 1], pw[e, current[ed[:, 0]], :])
             best = (u + pairwise_weight * msg).argmin(1)
             current = torch.where(colour == c, best, current)
-    return current.cpu().numpy()
+    return current.cpu().numpy(), mrf_energy(u, pw, ed, current)

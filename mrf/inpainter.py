@@ -23,7 +23,7 @@ from .energy import (
     uncertainty_threshold,
 )
 from .field import PatchField, PixelField
-from .inference import NCMPResult, icm, mrf_energy, ncmp, prune_labels
+from .inference import NCMPResult, icm, ncmp, prune_labels
 from .lattice import build_lattice
 
 #: A bound on search passes, so that a typo cannot run for hours: a second pass measured no
@@ -211,8 +211,8 @@ def inpaint_mrf(
     the previous pass's fill as the query (``passes``); the first pass uses the pre-fill.
     Only hole pixels of the returned image differ from ``image``.
     device: the torch device of the run (the patch field's): where the re-ranking SSD, the
-    pairwise costs, NCMP and the composition's accumulation run; search and pruning stay on
-    the host.
+    pairwise costs, NCMP, ICM and the composition's accumulation run (the propagation
+    rounds' too); search and pruning stay on the host.
     """
     cfg = config or MRFConfig()
     hole = np.asarray(hole, dtype=bool)
@@ -364,13 +364,9 @@ def _infer(cfg: MRFConfig, lattice, unary, pairwise, device: Device = "cpu") -> 
                   message=cfg.message, vertical=lattice.offsets[:, 0] > 0, device=device)
     if cfg.icm_sweeps == 0 or not len(lattice.edges):
         return result
-    labels = icm(unary, pairwise, lattice.edges, result.labels, lattice.colours,
-                 sweeps=cfg.icm_sweeps, pairwise_weight=cfg.pairwise_weight, device=device)
-    dev = torch.device(device)
-    energy = mrf_energy(torch.as_tensor(unary, dtype=torch.float64, device=dev),
-                        torch.as_tensor(pairwise, dtype=torch.float64, device=dev),
-                        torch.as_tensor(lattice.edges, dtype=torch.long, device=dev),
-                        torch.as_tensor(labels, dtype=torch.long, device=dev))
+    labels, energy = icm(unary, pairwise, lattice.edges, result.labels, lattice.colours,
+                         sweeps=cfg.icm_sweeps, pairwise_weight=cfg.pairwise_weight,
+                         device=device)
     # the last energy is that of the labels returned
     return replace(result, labels=labels, energies=[*result.energies, energy])
 

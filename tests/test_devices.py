@@ -220,16 +220,21 @@ def test_compose_accumulates_on_its_device(monkeypatch, composition):
 
 
 def test_inpaint_mrf_hands_its_device_to_every_inner_stage(monkeypatch):
-    """Re-ranking SSD, pairwise, NCMP and composition each receive ``inpaint_mrf``'s device
-    (``meta`` here: the spies run the stages on the CPU, so the fill is a real one)."""
+    """Re-ranking SSD, pairwise, NCMP, ICM and composition each receive ``inpaint_mrf``'s
+    device (``meta`` here: the spies run the stages on the CPU, so the fill is a real one),
+    the propagation round's included."""
     image, hole, *_ = _case(6, size=48)
     filled = prefill(image, hole)
     seen: dict[str, list[str]] = {}
-    for name in ("masked_ssd", "edge_pairwise_tensor", "ncmp", "compose"):
+    stages = ("masked_ssd", "edge_pairwise_tensor", "ncmp", "icm", "compose")
+    for name in stages:
         _spy(monkeypatch, mrf_module, name, seen)
     cfg = MRFConfig(passes=2, shortlist=8, labels=3, use_context=False)
+    assert cfg.icm_sweeps > 0 and cfg.propagation > 0
     out = inpaint_mrf(filled, hole, None, cfg, device="meta")
-    assert set(seen) == {"masked_ssd", "edge_pairwise_tensor", "ncmp", "compose"}
+    assert set(seen) == set(stages)
+    # per pass: NCMP and ICM after pruning, and again in the propagation round
+    assert len(seen["ncmp"]) == len(seen["icm"]) == 2 * cfg.passes
     assert all(d == "meta" for calls in seen.values() for d in calls), seen
     assert np.array_equal(out.image[~hole], filled[~hole])
     # the default is the CPU, so that library callers see no change

@@ -134,8 +134,8 @@ def test_icm_matches_the_node_by_node_reference_and_never_raises_the_energy(seed
                                                                             weight):
     lattice, unary, pairwise = _lattice_mrf(seed)
     start = np.random.default_rng(seed + 10).integers(0, unary.shape[1], lattice.n_nodes)
-    got = icm(unary, pairwise, lattice.edges, start, lattice.colours, sweeps=sweeps,
-              pairwise_weight=weight)
+    got, got_energy = icm(unary, pairwise, lattice.edges, start, lattice.colours,
+                          sweeps=sweeps, pairwise_weight=weight)
     want = ref.icm(unary, pairwise, lattice.edges, start, lattice.colours, sweeps, weight)
     np.testing.assert_array_equal(got, want)
     assert not np.array_equal(got, start)   # the case moves labels
@@ -148,7 +148,11 @@ def test_icm_matches_the_node_by_node_reference_and_never_raises_the_energy(seed
     energies = [energy(start)]
     for n in range(1, sweeps + 1):
         energies.append(energy(icm(unary, pairwise, lattice.edges, start, lattice.colours,
-                                   sweeps=n, pairwise_weight=weight)))
+                                   sweeps=n, pairwise_weight=weight)[0]))
+    # the energy returned is the MRF energy of the labels (unweighted pairwise, mrf_energy's)
+    e = np.arange(len(lattice.edges))
+    assert got_energy == pytest.approx(unary[np.arange(len(got)), got].sum() + pairwise[
+        e, got[lattice.edges[:, 0]], got[lattice.edges[:, 1]]].sum())
     assert all(b <= a + 1e-9 for a, b in zip(energies, energies[1:]))
     assert energies[-1] < energies[0]
 
