@@ -332,12 +332,12 @@ def mrf_options(func):
         config_option("--passes", field="passes", type=click.IntRange(1, 5),
                       help="Search + inference passes; later passes search with the previous "
                            "fill (measured no better than one pass after the fsr pre-fill)."),
-        config_option("--icm-sweeps", field="icm_sweeps", type=click.IntRange(0),
+        config_option("--icm-sweeps", field="icm_sweeps", type=click.IntRange(0, 20),
                       help="Sweeps of iterated conditional modes after NCMP: each node's "
                            "label made to agree with its neighbours' chosen labels (coherent "
                            "copies; no mosaic at the lattice step in smooth paint); 0 = NCMP's "
                            "labels."),
-        config_option("--propagation", field="propagation", type=click.IntRange(0),
+        config_option("--propagation", field="propagation", type=click.IntRange(0, 8),
                       help="Rounds after NCMP in which each node is also offered its "
                            "neighbours' chosen sources shifted by its offset from them "
                            "(PatchMatch's propagation: paint that repeats continues "

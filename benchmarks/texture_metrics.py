@@ -79,8 +79,8 @@ def lattice_echo(result: np.ndarray, truth: np.ndarray, region: np.ndarray,
     at ``step`` than around it), averaged over both axes, over pixel pairs both in
     ``region``. Returns result's minus truth's: 0 = no more periodic at the lattice step than
     the truth, > 0 = paint recurring at the lattice period (tests/test_texture_metrics.py:
-about 0.25 when runs of three cells copy one source, 0.08 when every cell copies its own).
-NaN when the region is too small. It compares fills of like texture only: the
+    about 0.25 when runs of three cells copy one source, 0.08 when every cell copies its own).
+    NaN when the region is too small. It compares fills of like texture only: the
     correlation of a smooth fill's faint detail falls off concavely with distance, which also
     scores above 0 (biharmonic 0.03 on unseen.py's crops, where FSR_FAST scores -0.01).
     """

@@ -191,12 +191,12 @@ class NCMPResult:
 
 
 def mrf_energy(unary: torch.Tensor, pairwise: torch.Tensor, edges: torch.Tensor,
-               labels: torch.Tensor) -> float:
-    """E(x) = sum_i V_i(x_i) + sum_(i,j) V_ij(x_i, x_j)."""
+               labels: torch.Tensor, pairwise_weight: float = 1.0) -> float:
+    """E(x) = sum_i V_i(x_i) + w sum_(i,j) V_ij(x_i, x_j): what NCMP and ICM minimise."""
     u = unary.gather(1, labels[:, None]).sum()
     e = torch.arange(len(edges), device=unary.device)
     p = pairwise[e, labels[edges[:, 0]], labels[edges[:, 1]]].sum()
-    return float(u + p)
+    return float(u + pairwise_weight * p)
 
 
 def ncmp(
@@ -235,7 +235,8 @@ def ncmp(
     n, n_labels = u.shape
     labels = u.argmin(1)
     beliefs = torch.nn.functional.one_hot(labels, n_labels).double()
-    energies = [mrf_energy(u, pw, ed, labels)] if len(ed) else [float(u.min(1).values.sum())]
+    energies = [mrf_energy(u, pw, ed, labels, pairwise_weight)] if len(ed) else \
+        [float(u.min(1).values.sum())]
     done = 0
     for it in range(1, iterations + 1):
         done = it
@@ -254,7 +255,8 @@ def ncmp(
         new_labels = beliefs.argmax(1)
         changed = bool((new_labels != labels).any())
         labels = new_labels
-        energies.append(mrf_energy(u, pw, ed, labels) if len(ed) else energies[-1])
+        energies.append(mrf_energy(u, pw, ed, labels, pairwise_weight) if len(ed)
+                        else energies[-1])
         if early_stop and not changed:
             break
     return NCMPResult(labels=labels.cpu().numpy(), beliefs=beliefs.cpu().numpy(),
@@ -293,7 +295,7 @@ def icm(
     so the MRF energy never rises. NCMP's beliefs weigh every label of a neighbour; where they
     are flat (smooth paint, where all overlaps are small) its argmax ignores which label the
     neighbour actually takes, and neighbouring copies disagree: a mosaic at the lattice step.
-    Returns the (N,) labels on the host and their MRF energy (``mrf_energy``).
+    Returns the (N,) labels on the host and their MRF energy (``mrf_energy``, with the weight).
     """
     dev = torch.device(device)
     u = torch.as_tensor(unary, dtype=torch.float64, device=dev)
@@ -309,4 +311,4 @@ def icm(
             msg.index_add_(0, ed[:, 1], pw[e, current[ed[:, 0]], :])
             best = (u + pairwise_weight * msg).argmin(1)
             current = torch.where(colour == c, best, current)
-    return current.cpu().numpy(), mrf_energy(u, pw, ed, current)
+    return current.cpu().numpy(), mrf_energy(u, pw, ed, current, pairwise_weight)

@@ -37,8 +37,9 @@ MAX_PROPAGATION = 8
 #: A bound on ICM sweeps: the labels settle in a few (each sweep lowers the energy or stops).
 MAX_ICM_SWEEPS = 20
 
-#: Unary cost of a label that must never win (a proposal already among the node's labels, or
-#: no proposal at all): it keeps the label arrays rectangular without counting twice.
+#: Unary cost, above the highest kept one, of a label that must never win (a proposal already
+#: among the node's labels, or no proposal at all): it keeps the label arrays rectangular
+#: without counting twice.
 EXCLUDED = 1e6
 
 #: A bound on pyramid levels: each halves the window, and a 512-px window at level 5 (32 px)
@@ -374,10 +375,12 @@ def _infer(cfg: MRFConfig, lattice, unary, pairwise, device: Device = "cpu") -> 
 def _propagate(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, kept_unary, result,
                device: Device = "cpu"):
     """One propagation round: every node's L labels plus its neighbours' chosen sources shifted
-    by its offset from them (``propagated_labels``), scored like the others (masked SSD, the
-    texture term); NCMP runs again over the L + 4 labels and each node keeps the L of highest
-    belief (the chosen first, beliefs renormalised), so rounds cost alike and a coherent
-    source can travel one node further per round.
+    by its offset from them (``propagated_labels``), scored by masked pixel SSD plus the texture
+    term (the kept labels' unary is in the same units: pixel SSD, or with ``unary="field"`` the
+    field distance calibrated into them); NCMP and ICM run again over the L + 4 labels and each
+    node keeps ICM's choice first, then the most believed (beliefs renormalised; the label
+    average weighs them, so ICM's choice may weigh little there), so rounds cost alike and a
+    coherent source can travel one node further per round.
 
     Returns the new (N, L) tops, lefts and unaries, and the NCMP result over them.
     """
@@ -396,7 +399,9 @@ def _propagate(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, kept
 
     # a source offered twice would count twice in NCMP's expectations and the label average
     repeated = same(kept_tops, kept_lefts).any(2) | np.tril(same(tops, lefts), -1).any(2)
-    unary = np.where(valid & ~repeated, unary, EXCLUDED).astype(kept_unary.dtype)
+    # above every kept label's cost, whatever the unary's scale (a large texture weight)
+    excluded = float(np.max(kept_unary)) + EXCLUDED
+    unary = np.where(valid & ~repeated, unary, excluded).astype(kept_unary.dtype)
     tops = np.concatenate([kept_tops, tops], 1)
     lefts = np.concatenate([kept_lefts, lefts], 1)
     unary = np.concatenate([kept_unary, unary], 1)
@@ -408,7 +413,10 @@ def _propagate(cfg: MRFConfig, image, hole, lattice, kept_tops, kept_lefts, kept
     first = 2.0 * np.eye(result.beliefs.shape[1])[result.labels]
     best = np.argsort(-(result.beliefs + first), axis=1, kind="stable")[:, :kept_tops.shape[1]]
     beliefs = np.take_along_axis(result.beliefs, best, 1)
-    beliefs /= beliefs.sum(1, keepdims=True)
+    # ICM may choose a label of belief 0: alone (L = 1) it then takes the whole weight
+    total = beliefs.sum(1, keepdims=True)
+    beliefs = np.where(total > 0, beliefs / np.maximum(total, np.finfo(float).tiny),
+                       np.eye(beliefs.shape[1])[0])
     trimmed = replace(result, labels=np.zeros(lattice.n_nodes, dtype=result.labels.dtype),
                       beliefs=beliefs)
     return (np.take_along_axis(tops, best, 1), np.take_along_axis(lefts, best, 1),

@@ -11,8 +11,8 @@ import pytest
 
 from mrf import MRFConfig, build_lattice, inpaint_mrf, prefill
 from mrf.candidates import propagated_labels
-from mrf.inference import icm, ncmp
-from mrf.inpainter import _propagate
+from mrf.inference import NCMPResult, icm, ncmp
+from mrf.inpainter import _infer, _propagate
 
 
 def _scene(seed: int, shape=(41, 38), patch: int = 7, step: int = 3):
@@ -46,7 +46,7 @@ def test_propagated_labels_match_the_node_by_node_reference(seed):
                 assert (got_t[n, slot], got_l[n, slot]) == proposal
 
 
-def test_a_propagation_round_keeps_l_distinct_labels_and_normalised_beliefs():
+def test_a_propagation_round_keeps_l_distinct_labels_and_normalised_beliefs(monkeypatch):
     rng = np.random.default_rng(3)
     image = rng.random((40, 40, 3)).astype(np.float32)
     hole, lattice, tops, lefts = _scene(3, shape=(40, 40))
@@ -59,8 +59,14 @@ def test_a_propagation_round_keeps_l_distinct_labels_and_normalised_beliefs():
     pairwise = rng.random((len(lattice.edges), n_labels, n_labels))
     result = ncmp(unary, pairwise, lattice.edges, temperature=10.0)
     cfg = MRFConfig(patch_size=7, patch_step=3, labels=n_labels, shortlist=n_labels)
+    seen = _spy_round(monkeypatch)
     new_t, new_l, new_u, new = _propagate(cfg, image, hole, lattice, kept_tops, kept_lefts,
                                           unary, result)
+    # ICM's choice comes first, also where NCMP's most believed label differs
+    assert (seen["icm"] != seen["ncmp"]).any()
+    nodes = np.arange(lattice.n_nodes)
+    np.testing.assert_array_equal(new_t[:, 0], seen["tops"][nodes, seen["icm"]])
+    np.testing.assert_array_equal(new_l[:, 0], seen["lefts"][nodes, seen["icm"]])
     assert new_t.shape == new_l.shape == new_u.shape == new.beliefs.shape == kept_tops.shape
     np.testing.assert_allclose(new.beliefs.sum(1), 1.0, rtol=1e-9)
     # the chosen label (NCMP's, refined by ICM) comes first, then the most believed
@@ -149,9 +155,9 @@ def test_icm_matches_the_node_by_node_reference_and_never_raises_the_energy(seed
     for n in range(1, sweeps + 1):
         energies.append(energy(icm(unary, pairwise, lattice.edges, start, lattice.colours,
                                    sweeps=n, pairwise_weight=weight)[0]))
-    # the energy returned is the MRF energy of the labels (unweighted pairwise, mrf_energy's)
+    # the energy returned is the MRF energy of the labels, the one ICM minimises
     e = np.arange(len(lattice.edges))
-    assert got_energy == pytest.approx(unary[np.arange(len(got)), got].sum() + pairwise[
+    assert got_energy == pytest.approx(unary[np.arange(len(got)), got].sum() + weight * pairwise[
         e, got[lattice.edges[:, 0]], got[lattice.edges[:, 1]]].sum())
     assert all(b <= a + 1e-9 for a, b in zip(energies, energies[1:]))
     assert energies[-1] < energies[0]
@@ -173,3 +179,113 @@ def test_icm_makes_neighbouring_copies_agree_in_smooth_paint():
     assert len(stats[2]) == len(stats[0]) + 1
     assert stats[2][:-1] == stats[0]             # NCMP itself is unchanged
     assert stats[2][-1] < stats[0][-1]            # ICM lowered the energy of the labels
+
+
+def test_infer_returns_icms_labels_and_ncmps_beliefs():
+    lattice, unary, pairwise = _lattice_mrf(4)
+    cfg = MRFConfig(patch_size=7, patch_step=3)
+    got = _infer(cfg, lattice, unary, pairwise)
+    plain = ncmp(unary, pairwise, lattice.edges, iterations=cfg.iterations,
+                 temperature=cfg.temperature)
+    want, energy = icm(unary, pairwise, lattice.edges, plain.labels, lattice.colours,
+                       sweeps=cfg.icm_sweeps)
+    assert not np.array_equal(want, plain.labels)      # the case moves labels
+    np.testing.assert_array_equal(got.labels, want)
+    np.testing.assert_array_equal(got.beliefs, plain.beliefs)
+    assert got.energies == [*plain.energies, energy]
+
+
+def _spy_round(monkeypatch) -> dict:
+    """Record, in a propagation round, the L + 4 labels' corners (what the pairwise costs are
+    computed for), NCMP's argmax and ICM's choice."""
+    import mrf.inpainter as inpainter_module
+    seen = {}
+    real_icm, real_ncmp = inpainter_module.icm, inpainter_module.ncmp
+    real_pairwise = inpainter_module.edge_pairwise_tensor
+
+    def icm_spy(*args, **kwargs):
+        out = real_icm(*args, **kwargs)
+        seen["icm"] = out[0]
+        return out
+
+    def ncmp_spy(*args, **kwargs):
+        out = real_ncmp(*args, **kwargs)
+        seen["ncmp"] = out.labels
+        return out
+
+    def pairwise_spy(image_, edges, offsets, label_tops, label_lefts, *args, **kwargs):
+        seen["tops"], seen["lefts"] = label_tops, label_lefts
+        return real_pairwise(image_, edges, offsets, label_tops, label_lefts, *args, **kwargs)
+
+    monkeypatch.setattr(inpainter_module, "icm", icm_spy)
+    monkeypatch.setattr(inpainter_module, "ncmp", ncmp_spy)
+    monkeypatch.setattr(inpainter_module, "edge_pairwise_tensor", pairwise_spy)
+    return seen
+
+
+def _coherent_scene(n_labels: int = 3):
+    """A pattern of period 6 and a 10-px hole; every node of colour 0 copies the patch 18 px
+    above it (an exact, coherent source), every node of colour 1 a random one: each colour-1
+    node is offered one source by all its neighbours."""
+    rng = np.random.default_rng(5)
+    image = np.tile(rng.random((6, 6, 3)), (11, 11, 1))[:64, :64].astype(np.float32)
+    hole = np.zeros((64, 64), bool)
+    hole[28:38, 28:38] = True
+    image[hole] = 0.5
+    lattice = build_lattice(hole, 7, 3)
+    kept_tops = rng.integers(40, 57, (lattice.n_nodes, n_labels))
+    kept_lefts = rng.integers(0, 57, (lattice.n_nodes, n_labels))
+    coherent = lattice.colours == 0
+    kept_tops[coherent, 0] = lattice.tops[coherent] - 18
+    kept_lefts[coherent, 0] = lattice.lefts[coherent]
+    unary = rng.random((lattice.n_nodes, n_labels)).astype(np.float32)
+    result = NCMPResult(labels=np.zeros(lattice.n_nodes, dtype=np.int64),
+                        beliefs=np.full((lattice.n_nodes, n_labels), 1.0 / n_labels),
+                        iterations=0)
+    return image, hole, lattice, kept_tops, kept_lefts, unary, result
+
+
+def test_a_source_offered_by_several_neighbours_is_kept_once_and_icms_choice_first(
+        monkeypatch):
+    image, hole, lattice, kept_tops, kept_lefts, unary, result = _coherent_scene()
+    tops, _, valid = propagated_labels(lattice, kept_tops[:, 0], kept_lefts[:, 0], hole)
+    offered = (lattice.colours == 1) & (valid.sum(1) >= 2)
+    # every valid offer to these nodes is one source: the patch 18 px above
+    above = (lattice.tops - 18)[:, None]
+    assert offered.any() and (np.where(valid, tops, above)[offered] == above[offered]).all()
+    seen = _spy_round(monkeypatch)
+    cfg = MRFConfig(patch_size=7, patch_step=3, labels=3, shortlist=3)
+    new_t, new_l, _, new = _propagate(cfg, image, hole, lattice, kept_tops, kept_lefts, unary,
+                                      result)
+    pairs = new_t * 10_000 + new_l
+    assert all(len(set(row)) == len(row) for row in pairs.tolist())
+    # the exact, coherent source won where it was offered, and it is kept first
+    nodes = np.arange(lattice.n_nodes)
+    np.testing.assert_array_equal(new_t[:, 0], seen["tops"][nodes, seen["icm"]])
+    np.testing.assert_array_equal(new_l[:, 0], seen["lefts"][nodes, seen["icm"]])
+    assert (new_t[offered, 0] == lattice.tops[offered] - 18).all()
+
+
+def test_a_single_kept_label_survives_icm_choosing_a_label_of_zero_belief():
+    """labels=1 and a tiny temperature: NCMP's beliefs are one-hot, ICM may choose another
+    label, whose belief is 0; kept alone it takes the whole weight (no 0/0)."""
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64, 3)).astype(np.float32)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 22:42] = True
+    out = inpaint_mrf(prefill(image, hole), hole,
+                      config=MRFConfig(labels=1, temperature=1e-3, propagation=3))
+    assert np.isfinite(out.image).all()
+
+
+def test_the_cli_bounds_are_the_configs():
+    from click.testing import CliRunner
+
+    import cli
+    from mrf.inpainter import MAX_ICM_SWEEPS, MAX_PROPAGATION
+    params = {p.name: p for p in cli.main.commands["run"].params}
+    assert params["icm_sweeps"].type.max == MAX_ICM_SWEEPS
+    assert params["propagation"].type.max == MAX_PROPAGATION
+    result = CliRunner().invoke(cli.main, ["run", "x.png", "--mask", "m.png", "-o", "o.png",
+                                           "--icm-sweeps", str(MAX_ICM_SWEEPS + 1)])
+    assert result.exit_code == 2 and "--icm-sweeps" in result.output
