@@ -94,7 +94,8 @@ def ncmp(unary, pairwise, edges, iterations, temperature=1.0, pairwise_weight=1.
     neighbours' previous beliefs, summed over ALL neighbours (``"last"``: only the last existing
     neighbour in the order up, down, right, left), and its belief is
     softmax(-(unary + weight * message) / temperature). Returns labels, beliefs, iterations,
-    energies (the energy of the labelling before the first and after each iteration)."""
+    energies (the energy U + weight * P of the labelling before the first and after each
+    iteration)."""
     n_nodes, n_labels = unary.shape
     # per node: (edge, node is the edge's first end, where the neighbour lies)
     incident: list[list[tuple[int, bool, str]]] = [[] for _ in range(n_nodes)]
@@ -105,7 +106,8 @@ def ncmp(unary, pairwise, edges, iterations, temperature=1.0, pairwise_weight=1.
 
     def energy(labels):
         return (sum(float(unary[i, labels[i]]) for i in range(n_nodes))
-                + sum(float(pairwise[e, labels[a], labels[b]]) for e, (a, b) in enumerate(edges)))
+                + pairwise_weight * sum(float(pairwise[e, labels[a], labels[b]])
+                                        for e, (a, b) in enumerate(edges)))
 
     labels = [int(np.argmin(unary[i])) for i in range(n_nodes)]
     beliefs = [[1.0 if x == labels[i] else 0.0 for x in range(n_labels)] for i in range(n_nodes)]
