@@ -30,7 +30,7 @@ from masks import PaintLossConfig, paint_loss_mask  # noqa: E402
 
 SOURCE = "peers/pureexe__thai-painting-restoration/images/painting/inpaint-domain-original.png"
 STAGES = ("prefill", "context", "lattice", "field", "search", "unary", "pruning", "inference",
-          "compose", "write")
+          "propagation", "compose", "write")
 
 
 def source_tile() -> np.ndarray:
