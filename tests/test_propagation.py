@@ -289,3 +289,22 @@ def test_the_cli_bounds_are_the_configs():
     result = CliRunner().invoke(cli.main, ["run", "x.png", "--mask", "m.png", "-o", "o.png",
                                            "--icm-sweeps", str(MAX_ICM_SWEEPS + 1)])
     assert result.exit_code == 2 and "--icm-sweeps" in result.output
+
+
+def test_proposals_pay_the_texture_term_like_the_other_labels(monkeypatch):
+    """With ``texture_weight`` > 0 the kept labels' unary holds the texture term; the proposals
+    pay it too (else they would be cheaper than the labels they compete with)."""
+    import mrf.inpainter as inpainter_module
+    image, hole, lattice, kept_tops, kept_lefts, unary, result = _coherent_scene()
+    calls = []
+
+    def texture_spy(image_, hole_, node_tops, node_lefts, missing, tops, lefts, patch):
+        calls.append(tops.shape)
+        return np.full(tops.shape, 1e3)
+
+    monkeypatch.setattr(inpainter_module, "texture_unary", texture_spy)
+    cfg = MRFConfig(patch_size=7, patch_step=3, labels=3, shortlist=3, texture_weight=1.0)
+    _, _, new_u, _ = _propagate(cfg, image, hole, lattice, kept_tops, kept_lefts, unary, result)
+    assert calls == [(lattice.n_nodes, 4)]
+    # at this cost no proposal beats a kept label: all kept are the originals
+    assert (new_u < 1e3).all()
