@@ -341,7 +341,7 @@ def mrf_options(func):
                       help="Rounds after NCMP in which each node is also offered its "
                            "neighbours' chosen sources shifted by its offset from them "
                            "(PatchMatch's propagation: paint that repeats continues "
-                           "coherently), then NCMP again; 0 = off."),
+                           "coherently), then NCMP and ICM again; 0 = off."),
         config_option("--levels", field="levels", type=click.IntRange(1, 4),
                       help="Pyramid levels: > 1 fills lacunae wider than a patch coarse to fine "
                            "(the half-resolution fill guides the search inside them, so wide "
@@ -419,8 +419,8 @@ def mrf_options(func):
 
 
 def _run_config(descriptor, device, patch_step, patch_size, labels, shortlist, iterations,
-                passes, icm_sweeps, propagation, levels, prefill, composition, crack_width, seam_smooth, texture_weight,
-                structure_sigma, structure, structure_match, detail_gain, detail_damp,
+                passes, icm_sweeps, propagation, levels, prefill, composition, crack_width,
+                seam_smooth, texture_weight, structure_sigma, structure, structure_match, detail_gain, detail_damp,
                 crack_fill, crack_detail, unary, no_context, ir_dtype, seed, memory_budget,
                 window, margin, workers=1):
     from inpaint.config import RunConfig

@@ -30,8 +30,8 @@ from .lattice import build_lattice
 #: better than one after the fsr pre-fill (benchmarks/quality.py).
 MAX_PASSES = 5
 
-#: A bound on propagation rounds (each costs about one more pairwise + NCMP pass), so that a
-#: typo cannot run for long; a coherent source travels one node per round.
+#: A bound on propagation rounds (each costs about one more pairwise + NCMP + ICM pass), so
+#: that a typo cannot run for long; a coherent source travels one node per round.
 MAX_PROPAGATION = 8
 
 #: A bound on ICM sweeps: the labels settle in a few (each sweep lowers the energy or stops).
@@ -76,7 +76,7 @@ class MRFConfig:
     propagation: int = 1          # rounds after NCMP in which each node is also offered its
     #                               neighbours' chosen sources shifted by its offset from them
     #                               (PatchMatch's propagation: paint that repeats continues
-    #                               coherently), then NCMP again; 0 = off
+    #                               coherently), then NCMP and ICM again; 0 = off
     passes: int = 1               # search + inference passes; later ones query with the fill
     mostly_missing_fraction: float = 0.5  # a node missing more than this share of its patch
     #   is re-searched by later passes (its query improves) and, in blend, takes its best label
